@@ -1,0 +1,209 @@
+"""``close_on_abort``: wake a consumer blocked reading a response, the moment the signal trips.
+
+Sequence and races (sync ``with``)
+----------------------------------
+1. enter: guard the connection, open an ``abort_scope``, register the listener.
+   ``add_listener`` runs the listener at once if the signal has already tripped (that
+   is the "recheck": no abort can fall between a check and the registration), and
+   then enter raises ``AbortError`` before the body runs.
+2. abort, on the aborting thread: shut the socket down (the blocked ``recv`` returns
+   within a millisecond), then close the response. The guard makes both no-ops once
+   the consumer has released the connection, so a connection the pool already handed
+   to another request is never touched.
+3. exit, on the consumer thread: detach the listener. If the listener is running on
+   another thread, wait for it: once exit returns it is not running and never will.
+   Then translate: an ``Exception`` leaving the block while the signal is aborted
+   becomes ``AbortError`` chained from it; ``KeyboardInterrupt``, ``SystemExit`` and
+   ``CancelledError`` pass unchanged.
+
+The block ending normally after the signal tripped
+--------------------------------------------------
+Decided like trio's cancel scopes: what matters is whether the abort *interrupted*
+the response. If it did (the listener found the response live and shut it down), the
+result of the block may be truncated, and exit raises ``AbortError``: a truncated
+answer must never look complete. If the response had already been released when the
+signal tripped (the stream ended normally, then the user pressed ESC), the result is
+complete and exit returns normally. ``interrupted`` tells which happened. For objects
+with no HTTP response to inspect, any abort during the block counts as interrupting.
+
+Async (``async with``)
+----------------------
+The socket is shut down on the aborting thread (a thread-safe syscall that wakes the
+loop's selector); ``aclose()`` is scheduled on the consumer's loop, and exit awaits
+it. A close scheduled but not yet started when exit runs is dropped: after exit,
+nothing of ours runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from ._errors import AbortError
+from ._loop import LoopHandle
+from ._responses import ConnectionGuard, Target, resolve_target
+from ._scope import abort_scope, check_signal
+from ._signal import AbortSignal, ListenerRegistration
+
+__all__ = ["close_on_abort"]
+
+logger = logging.getLogger("abortkit")
+
+R = TypeVar("R")
+
+
+class close_on_abort(Generic[R]):
+    """Close ``response`` (waking a blocked read) when ``signal`` trips.
+
+    ``with close_on_abort(signal, stream) as stream:`` for sync responses,
+    ``async with`` for async ones. ``signal`` may be None (then nothing is done).
+    ``response``: an httpx/httpx2 ``Response``, an SDK ``Stream``/``AsyncStream``/
+    ``MessageStream``/``AsyncMessageStream``, or anything with ``close()``/``aclose()``;
+    anything else raises ``TypeError`` naming its type.
+    """
+
+    __slots__ = (
+        "_close_task",
+        "_entered",
+        "_exited",
+        "_guard",
+        "_interrupted",
+        "_loop",
+        "_registration",
+        "_response",
+        "_scope",
+        "_signal",
+        "_target",
+    )
+
+    def __init__(self, signal: AbortSignal | None, response: R) -> None:
+        self._signal = check_signal(signal, "close_on_abort() signal")
+        self._response = response
+        self._target: Target = resolve_target(response)
+        self._guard: ConnectionGuard | None = None
+        self._scope = abort_scope(None)
+        self._registration: ListenerRegistration | None = None
+        self._loop: LoopHandle | None = None
+        self._close_task: Any = None
+        self._interrupted = False
+        self._entered = False
+        self._exited = False
+
+    @property
+    def interrupted(self) -> bool:
+        """True if the abort cut the response short (see the module docstring)."""
+        return self._interrupted
+
+    @property
+    def signal(self) -> AbortSignal | None:
+        return self._signal
+
+    # -- shared ----------------------------------------------------------------------
+    def _begin(self) -> None:
+        if self._entered:
+            raise RuntimeError("close_on_abort is single use: create one per response")
+        self._entered = True
+        if self._target.http_response is not None:
+            self._guard = ConnectionGuard(self._target.http_response)
+        self._scope = abort_scope(self._signal)
+        # No fast-path check here: the listener must run (closing the response) first.
+        self._scope._push()
+
+    def _interrupt(self) -> bool:
+        """Shut the connection down if it is still ours; True if it was live."""
+        guard = self._guard
+        live = guard.shutdown() if guard is not None else True
+        if live:
+            self._interrupted = True
+        return live
+
+    def _finish(self, exc: BaseException | None) -> None:
+        """Leave the scope, put the byte stream back, and raise what exit must raise."""
+        self._exited = True
+        if self._guard is not None:
+            self._guard.uninstall()
+        self._scope.__exit__(None if exc is None else type(exc), exc, None)
+        if exc is None and self._interrupted and self._signal is not None:
+            raise AbortError(self._signal.reason)
+
+    # -- sync --------------------------------------------------------------------------
+    def _on_abort_sync(self) -> None:
+        if self._interrupt():
+            close = self._target.sync_close
+            assert close is not None
+            close()
+
+    def __enter__(self) -> R:
+        if self._target.is_async:
+            raise TypeError(
+                f"close_on_abort(): a {type(self._response).__name__} closes asynchronously; "
+                "use `async with close_on_abort(...)`"
+            )
+        self._begin()
+        if self._signal is not None:
+            self._registration = self._signal.add_listener(self._on_abort_sync)
+            if self._signal._aborted:  # tripped before the body: the listener has run
+                self.__exit__(None, None, None)
+        return self._response
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._registration is not None:
+            self._registration.remove()  # waits for a listener running on another thread
+        self._finish(exc)
+
+    # -- async -------------------------------------------------------------------------
+    def _on_abort_async(self) -> None:
+        # Any thread. The shutdown wakes the loop's selector; the close belongs to the loop.
+        if self._interrupt():
+            loop = self._loop
+            assert loop is not None
+            loop.call_soon(self._start_close)
+
+    def _start_close(self) -> None:
+        # On the loop. After exit, nothing of ours may run.
+        if not self._exited and self._close_task is None:
+            self._close_task = self._loop.spawn(self._aclose) if self._loop is not None else None
+
+    async def _aclose(self) -> None:
+        if self._target.async_close is not None:
+            await self._target.async_close()
+        elif self._target.sync_close is not None:
+            self._target.sync_close()
+
+    async def __aenter__(self) -> R:
+        self._loop = LoopHandle.capture()
+        self._begin()
+        if self._signal is not None:
+            self._registration = self._signal.add_listener(self._on_abort_async)
+            if self._signal._aborted:
+                await self.__aexit__(None, None, None)
+        return self._response
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._registration is not None:
+            self._registration.remove()
+        self._exited = True
+        cancelled = exc is not None and not isinstance(exc, Exception)
+        try:
+            if self._close_task is not None:
+                await self._close_task
+            elif self._interrupted or cancelled:
+                # Cancelled consumer: nobody will read the stream again, close it now.
+                await self._aclose()
+        except Exception:
+            logger.debug("closing %r after an abort failed", self._response, exc_info=True)
+        self._finish(exc)
+
+    def __repr__(self) -> str:
+        return f"<close_on_abort {type(self._response).__name__} signal={self._signal!r}>"

@@ -1,0 +1,195 @@
+"""``@abortable``: the provider-method boundary, built on wrapt.
+
+What each provider in the seed wrote by hand, once: the fast path (an already
+tripped signal sends no request), the scope that lets the instrumented network layer
+wake any blocking call inside the body, the exception translation, and the recheck
+after the body returns (a result produced under a tripped signal may be truncated, so
+it is raised as ``AbortError.partial`` rather than returned as if complete).
+
+wrapt keeps the signature, ``__wrapped__``, ``inspect.iscoroutinefunction`` and
+friends, and binds correctly as a function, method, classmethod or staticmethod.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+from collections.abc import AsyncGenerator, Callable, Generator
+from functools import partial
+from typing import Any, TypeVar, overload
+
+import wrapt
+
+from ._errors import AbortError
+from ._scope import _current, abort_scope, check_signal, raise_if_aborted
+from ._signal import AbortSignal
+from ._translate import as_abort_error
+
+__all__ = ["abortable"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _SignalLocator:
+    """Finds the signal argument of a call without ``inspect.signature`` per call."""
+
+    __slots__ = ("_default", "_name", "_position", "_qualname")
+
+    def __init__(self, func: Callable[..., Any], name: str) -> None:
+        self._name = name
+        self._qualname = getattr(func, "__qualname__", repr(func))
+        parameters = inspect.signature(func).parameters
+        parameter = parameters.get(name)
+        if parameter is None:
+            raise TypeError(f"@abortable: {self._qualname}() has no parameter named {name!r}")
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise TypeError(f"@abortable: {name!r} of {self._qualname}() must be a named parameter")
+        self._position: int | None = None
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            self._position = list(parameters).index(name)
+        self._default = None if parameter.default is parameter.empty else parameter.default
+
+    def __call__(self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AbortSignal | None:
+        if self._name in kwargs:
+            value = kwargs[self._name]
+        else:
+            # wrapt passes a bound call: ``self``/``cls`` is not in args when bound.
+            index = None if self._position is None else self._position - (instance is not None)
+            value = args[index] if index is not None and 0 <= index < len(args) else self._default
+        return check_signal(value, f"{self._qualname}() argument {self._name!r}")
+
+
+@overload
+def abortable(func: F, /) -> F: ...
+@overload
+def abortable(*, signal_param: str = "abort_signal") -> Callable[[F], F]: ...
+def abortable(func: Any = None, /, *, signal_param: str = "abort_signal") -> Any:
+    """Make a provider method obey the ``abort_signal`` argument it already takes.
+
+    ``@abortable`` or ``@abortable(signal_param="signal")``. Works on functions,
+    methods, generators, coroutines and async generators. The signal argument may be
+    None (the call runs as if undecorated) or an ``AbortSignal``; anything else is a
+    ``TypeError`` at call time.
+    """
+    if not isinstance(signal_param, str) or not signal_param.isidentifier():
+        raise TypeError(f"@abortable(signal_param=...) must be a parameter name, not {signal_param!r}")
+    if func is None:
+        return partial(abortable, signal_param=signal_param)
+    if not callable(func):
+        raise TypeError(f"@abortable decorates a function or method, not {type(func).__name__}")
+    locate = _SignalLocator(func, signal_param)
+
+    if inspect.isasyncgenfunction(func):
+        body: Callable[..., Any] = _async_generator_call
+    elif inspect.iscoroutinefunction(func):
+        body = _coroutine_call
+    elif inspect.isgeneratorfunction(func):
+        body = _generator_call
+    else:
+        body = _plain_call
+
+    @wrapt.decorator  # type: ignore[untyped-decorator,unused-ignore]
+    def wrapper(wrapped: Callable[..., Any], instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        signal = locate(instance, args, kwargs)
+        if signal is None:
+            return wrapped(*args, **kwargs)
+        return body(signal, wrapped, args, kwargs)
+
+    return wrapper(func)
+
+
+def _plain_call(signal: AbortSignal, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    with abort_scope(signal):  # raises before the body if already aborted
+        result = wrapped(*args, **kwargs)
+    raise_if_aborted(signal, result)
+    return result
+
+
+async def _coroutine_call(signal: AbortSignal, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    async with abort_scope(signal):
+        result = await wrapped(*args, **kwargs)
+    raise_if_aborted(signal, result)
+    return result
+
+
+def _generator_call(signal: AbortSignal, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    signal.throw_if_aborted()  # fast path: the generator is not even created
+    return _drive_generator(wrapped(*args, **kwargs), signal)
+
+
+def _async_generator_call(signal: AbortSignal, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    signal.throw_if_aborted()
+    return _drive_async_generator(wrapped(*args, **kwargs), signal)
+
+
+def _push(signal: AbortSignal) -> contextvars.Token[tuple[AbortSignal, ...]]:
+    return _current.set((*_current.get(), signal))
+
+
+def _drive_generator(generator: Generator[Any, Any, Any], signal: AbortSignal) -> Generator[Any, Any, Any]:
+    """Resume ``generator`` under the signal's scope; check before handing over each item.
+
+    The scope is set around each resumption only: between items, the consumer's code
+    runs in its own context, as it would without the decorator.
+    """
+    resume: Callable[[], Any] = generator.__next__
+    try:
+        while True:
+            token = _push(signal)
+            try:
+                item = resume()
+            except StopIteration as stop:
+                raise_if_aborted(signal, stop.value)
+                return stop.value
+            finally:
+                _current.reset(token)
+            if signal._aborted:
+                raise AbortError(signal.reason)
+            try:
+                sent = yield item
+            except GeneratorExit:
+                raise
+            except BaseException as exc:  # forward throw() into the body
+                resume = partial(generator.throw, exc)
+            else:
+                resume = partial(generator.send, sent)
+    except BaseException as exc:
+        error = as_abort_error(exc, signal)
+        if error is not None:
+            raise error from exc
+        raise
+    finally:
+        generator.close()
+
+
+async def _drive_async_generator(
+    generator: AsyncGenerator[Any, Any], signal: AbortSignal
+) -> AsyncGenerator[Any, Any]:
+    resume: Callable[[], Any] = generator.__anext__
+    try:
+        while True:
+            token = _push(signal)
+            try:
+                item = await resume()
+            except StopAsyncIteration:
+                raise_if_aborted(signal)
+                return
+            finally:
+                _current.reset(token)
+            if signal._aborted:
+                raise AbortError(signal.reason)
+            try:
+                sent = yield item
+            except GeneratorExit:
+                raise
+            except BaseException as exc:
+                resume = partial(generator.athrow, exc)
+            else:
+                resume = partial(generator.asend, sent)
+    except BaseException as exc:
+        error = as_abort_error(exc, signal)
+        if error is not None:
+            raise error from exc
+        raise
+    finally:
+        await generator.aclose()

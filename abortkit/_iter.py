@@ -1,0 +1,110 @@
+"""``abortable_iter``: the in-loop check.
+
+A closed socket stops the *next* read, but chunks the SDK already buffered (an SSE
+decoder holds several events after one ``recv``) would still be handed over after the
+abort. The check runs before each item is handed to the consumer, so items received
+before the abort are delivered and none after. A stream that stops because of the
+abort raises ``AbortError``, never ends quietly: a truncated stream must not look
+complete. Cost: one attribute read per item.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any, TypeVar, overload
+
+from ._errors import AbortError
+from ._scope import check_signal
+from ._signal import AbortSignal
+from ._translate import as_abort_error
+
+__all__ = ["abortable_iter"]
+
+T = TypeVar("T")
+logger = logging.getLogger("abortkit")
+
+
+@overload
+def abortable_iter(iterable: Iterable[T], signal: AbortSignal | None) -> Iterator[T]: ...
+@overload
+def abortable_iter(iterable: AsyncIterable[T], signal: AbortSignal | None) -> AsyncIterator[T]: ...
+def abortable_iter(iterable: Any, signal: AbortSignal | None) -> Any:
+    """Iterate ``iterable`` (sync or async) until it ends or ``signal`` trips.
+
+    Raises ``AbortError`` when the signal trips (including when the source ends or
+    fails after the abort), and closes the source (``close``/``aclose``) whenever it
+    stops before its end. ``signal`` may be None (plain iteration). An object that is
+    both sync and async iterable is iterated synchronously.
+    """
+    checked = check_signal(signal, "abortable_iter() signal")
+    if hasattr(iterable, "__iter__"):
+        return iter(iterable) if checked is None else _sync(iterable, checked)
+    if hasattr(iterable, "__aiter__"):
+        return aiter(iterable) if checked is None else _async(iterable, checked)
+    raise TypeError(f"abortable_iter() needs an iterable or async iterable, not {type(iterable).__name__}")
+
+
+def _sync(source: Iterable[T], signal: AbortSignal) -> Iterator[T]:
+    iterator = iter(source)
+    complete = False
+    try:
+        for item in iterator:
+            if signal._aborted:
+                break
+            yield item
+        complete = not signal._aborted
+    except BaseException as exc:
+        error = as_abort_error(exc, signal)
+        if error is not None:
+            raise error from exc
+        raise
+    finally:
+        if not complete:
+            _close_sync(source, iterator)
+    if not complete:
+        raise AbortError(signal.reason)
+
+
+async def _async(source: AsyncIterable[T], signal: AbortSignal) -> AsyncIterator[T]:
+    iterator = aiter(source)
+    complete = False
+    try:
+        async for item in iterator:
+            if signal._aborted:
+                break
+            yield item
+        complete = not signal._aborted
+    except BaseException as exc:
+        error = as_abort_error(exc, signal)
+        if error is not None:
+            raise error from exc
+        raise
+    finally:
+        if not complete:
+            await _close_async(source, iterator)
+    if not complete:
+        raise AbortError(signal.reason)
+
+
+def _close_sync(source: object, iterator: object) -> None:
+    close = getattr(source, "close", None) or getattr(iterator, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:  # the abort (or the consumer's own error) is what the caller needs
+            logger.debug("closing %r after an early stop failed", source, exc_info=True)
+
+
+async def _close_async(source: object, iterator: object) -> None:
+    for owner in (source, iterator):
+        close = getattr(owner, "aclose", None) or getattr(owner, "close", None)
+        if callable(close):
+            try:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.debug("closing %r after an early stop failed", owner, exc_info=True)
+            return

@@ -1,0 +1,314 @@
+"""The network layer: abortable connect, TLS handshake, write and read, in every phase.
+
+``close_on_abort`` needs a response object, but the longest wait often comes before
+there is one: behind LiteLLM or a corporate proxy the response headers arrive only
+when the model starts answering. So abortkit also wraps the *network backend* of
+httpcore/httpcore2 (the layer under httpx/httpx2, under both SDKs). Every blocking
+network call then runs like this:
+
+1. Read the signals of the enclosing ``abort_scope`` (a context variable: it follows
+   the calling thread or task, never the pooled connection). None: call through, at
+   the cost of one context-variable read.
+2. Register a listener on each signal that shuts this connection's socket down. If a
+   signal has already tripped the listener runs at once, and the call is not made.
+3. Make the call. When it returns or raises, detach the listener, waiting for it if
+   it is running on another thread: once the call has returned, nothing of ours
+   touches the socket, and only after that can the pool hand the connection to
+   someone else. That is why a late abort never reaches another request.
+4. If a signal tripped, raise ``AbortUnwind`` (a ``BaseException``) instead of the
+   result or of the transport error the shutdown caused. The SDKs retry transport
+   errors (``except Exception``); they do not catch a ``BaseException``, so an
+   aborted request is never retried, and httpcore's cancellation handling closes the
+   connection on its way out. The enclosing abortkit boundary turns it into
+   ``AbortError``.
+
+HTTP/2 connections carry other requests' streams: their socket is never shut down,
+and an abort is noticed when the connection next delivers data.
+
+Connecting: a sync ``connect()`` cannot be woken portably, so a tripped signal is
+checked before and after it (the connect timeout bounds the wait). An async connect
+under asyncio is raced against the signal and cancelled when it trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from ._errors import AbortUnwind
+from ._scope import _current
+from ._signal import AbortSignal, ListenerRegistration
+from ._sockets import find_socket, is_multiplexed, shutdown_socket
+
+__all__ = [
+    "AbortableAsyncNetworkBackend",
+    "AbortableNetworkBackend",
+    "instrument",
+]
+
+T = TypeVar("T")
+
+
+def _tripped(signals: tuple[AbortSignal, ...]) -> AbortSignal | None:
+    for signal in signals:
+        if signal._aborted:
+            return signal
+    return None
+
+
+class _Watch:
+    """Listeners that shut one socket down while one blocking call is in progress."""
+
+    __slots__ = ("_registrations", "_signals")
+
+    def __init__(self, signals: tuple[AbortSignal, ...], on_abort: Callable[[], object]) -> None:
+        self._signals = signals
+        self._registrations: list[ListenerRegistration] = []
+        try:
+            for signal in signals:
+                self._registrations.append(signal.add_listener(on_abort))
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for registration in self._registrations:
+            registration.remove()
+
+    def raise_if_tripped(self, cause: BaseException | None = None) -> None:
+        signal = _tripped(self._signals)
+        if signal is not None:
+            raise AbortUnwind(signal.reason) from cause
+
+
+class _StreamBase:
+    """What the sync and async wrappers share: the socket, and how to interrupt it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._interruptible: bool | None = None
+
+    def _interrupt(self) -> None:
+        if self._interruptible is None:
+            self._interruptible = not is_multiplexed(self._inner)
+        if self._interruptible:
+            sock = find_socket(self._inner)
+            if sock is not None:
+                shutdown_socket(sock)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+    def __getattr__(self, name: str) -> Any:  # anything else the backend offers
+        return getattr(self._inner, name)
+
+
+class AbortableNetworkStream(_StreamBase):
+    """A sync httpcore network stream whose blocking calls obey the current scope."""
+
+    def _call(self, method: Callable[..., T], *args: Any) -> T:
+        signals = _current.get()
+        if not signals:
+            return method(*args)
+        watch = _Watch(signals, self._interrupt)
+        try:
+            watch.raise_if_tripped()
+            try:
+                result = method(*args)
+            except BaseException as exc:
+                watch.raise_if_tripped(exc)
+                raise
+        finally:
+            watch.stop()
+        watch.raise_if_tripped()  # bytes read after the abort are not handed over
+        return result
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data: bytes = self._call(self._inner.read, max_bytes, timeout)
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._call(self._inner.write, buffer, timeout)
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        return AbortableNetworkStream(self._call(self._inner.start_tls, ssl_context, server_hostname, timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class AbortableAsyncNetworkStream(_StreamBase):
+    """An async httpcore network stream whose awaits obey the current scope."""
+
+    async def _call(self, method: Callable[..., Awaitable[T]], *args: Any) -> T:
+        signals = _current.get()
+        if not signals:
+            return await method(*args)
+        watch = _Watch(signals, self._interrupt)
+        try:
+            watch.raise_if_tripped()
+            try:
+                result = await method(*args)
+            except BaseException as exc:
+                watch.raise_if_tripped(exc)
+                raise
+        finally:
+            watch.stop()
+        watch.raise_if_tripped()
+        return result
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._call(self._inner.read, max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._call(self._inner.write, buffer, timeout)
+
+    async def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> Any:
+        inner = await self._call(self._inner.start_tls, ssl_context, server_hostname, timeout)
+        return AbortableAsyncNetworkStream(inner)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class AbortableNetworkBackend:
+    """Wraps a sync httpcore/httpcore2 network backend (``SyncBackend``)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> Any:
+        return self._inner
+
+    def _connect(self, connect: Callable[..., Any], *args: Any, **kwargs: Any) -> AbortableNetworkStream:
+        signals = _current.get()
+        tripped = _tripped(signals)
+        if tripped is not None:  # no connection attempt at all
+            raise AbortUnwind(tripped.reason)
+        stream = connect(*args, **kwargs)
+        tripped = _tripped(signals)
+        if tripped is not None:
+            stream.close()
+            raise AbortUnwind(tripped.reason)
+        return AbortableNetworkStream(stream)
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> AbortableNetworkStream:
+        return self._connect(self._inner.connect_tcp, *args, **kwargs)
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> AbortableNetworkStream:
+        return self._connect(self._inner.connect_unix_socket, *args, **kwargs)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class AbortableAsyncNetworkBackend:
+    """Wraps an async httpcore/httpcore2 network backend (``AutoBackend``, anyio, trio)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> Any:
+        return self._inner
+
+    async def _connect(self, connect: Callable[..., Any], *args: Any, **kwargs: Any) -> AbortableAsyncNetworkStream:
+        signals = _current.get()
+        tripped = _tripped(signals)
+        if tripped is not None:
+            raise AbortUnwind(tripped.reason)
+        if signals and _running_asyncio():
+            stream = await _race_asyncio(signals, connect(*args, **kwargs))
+        else:
+            stream = await connect(*args, **kwargs)
+        tripped = _tripped(signals)
+        if tripped is not None:
+            await stream.aclose()
+            raise AbortUnwind(tripped.reason)
+        return AbortableAsyncNetworkStream(stream)
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> AbortableAsyncNetworkStream:
+        return await self._connect(self._inner.connect_tcp, *args, **kwargs)
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> AbortableAsyncNetworkStream:
+        return await self._connect(self._inner.connect_unix_socket, *args, **kwargs)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _running_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _race_asyncio(signals: tuple[AbortSignal, ...], operation: Awaitable[T]) -> T:
+    """Await ``operation`` in a child task that an abort (from any thread) cancels."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(operation)
+
+    def cancel() -> None:
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:  # the loop is closed: nothing is waiting any more
+            pass
+
+    watch = _Watch(signals, cancel)
+    try:
+        return await task
+    except asyncio.CancelledError as exc:
+        watch.raise_if_tripped(exc)  # our cancel: an abort; otherwise the caller's
+        raise
+    finally:
+        watch.stop()
+
+
+# -- installing it -----------------------------------------------------------------------
+
+
+def _wrap_backend(backend: Any, asynchronous: bool) -> Any:
+    if isinstance(backend, (AbortableNetworkBackend, AbortableAsyncNetworkBackend)):
+        return backend
+    return AbortableAsyncNetworkBackend(backend) if asynchronous else AbortableNetworkBackend(backend)
+
+
+def _pool_of(transport: Any) -> Any:
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):
+        raise TypeError(
+            f"instrument(): cannot reach the connection pool of a {type(transport).__name__}; "
+            "it needs httpx's or httpx2's HTTPTransport/AsyncHTTPTransport (or a subclass)"
+        )
+    return pool
+
+
+def instrument(client: T) -> T:
+    """Make every request of ``client`` abortable by the enclosing ``abort_scope``.
+
+    ``client``: an ``httpx``/``httpx2`` ``Client`` or ``AsyncClient``, or an SDK client
+    (``openai.OpenAI``, ``anthropic.Anthropic``, their async twins) that keeps one as
+    ``_client``. Wraps the network backend of each of its transports (mounts included)
+    in place and returns the client. Idempotent. Call it before the first request:
+    connections already open keep their unwrapped streams.
+    """
+    http_client: Any = client
+    inner = getattr(client, "_client", None)
+    if inner is not None and hasattr(inner, "_transport"):
+        http_client = inner
+    transport = getattr(http_client, "_transport", None)
+    if transport is None:
+        raise TypeError(
+            f"instrument() needs an httpx/httpx2 client or an SDK client, not {type(client).__name__}"
+        )
+    transports = [transport, *(t for t in getattr(http_client, "_mounts", {}).values() if t is not None)]
+    pools = [(_pool_of(item), hasattr(item, "handle_async_request")) for item in transports]
+    for pool, asynchronous in pools:  # all checked first: no half-instrumented client
+        pool._network_backend = _wrap_backend(pool._network_backend, asynchronous)
+    return client

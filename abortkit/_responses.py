@@ -1,0 +1,168 @@
+"""What ``close_on_abort`` can close, found by duck typing.
+
+Accepted: ``httpx.Response`` and ``httpx2.Response`` (sync or async), the SDKs'
+``Stream``/``AsyncStream`` and ``MessageStream``/``AsyncMessageStream`` (they expose
+the HTTP response as ``.response``), and anything with ``close()`` or ``aclose()``.
+Neither httpx nor an SDK is imported: users on httpx 0.28 and on httpx2 are both
+served, and neither is a dependency.
+
+``ConnectionGuard`` answers the one question an abort from another thread must ask
+before it shuts a socket down: is this connection still ours? The response's byte
+stream is swapped for a thin proxy whose ``close()``/``aclose()`` marks the
+connection released *before* the real close can hand it back to the pool; the
+abort-side shutdown takes the same lock and skips a released connection. So a late
+abort can never shut down a connection the pool has handed to another request.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ._sockets import find_socket, is_multiplexed, shutdown_socket
+
+__all__ = ["ConnectionGuard", "Target", "resolve_target"]
+
+
+def _is_http_response(obj: Any) -> bool:
+    return all(hasattr(obj, name) for name in ("extensions", "stream", "http_version", "is_closed"))
+
+
+def _find_http_response(obj: Any) -> Any:
+    if _is_http_response(obj):
+        return obj
+    try:
+        inner = obj.response
+    except Exception:  # the anthropic MessageStream's property may raise before entry
+        return None
+    return inner if _is_http_response(inner) else None
+
+
+class Target:
+    """How to interrupt one closable object: its HTTP response (if any) and its closer."""
+
+    __slots__ = ("async_close", "http_response", "is_async", "obj", "sync_close")
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+        self.http_response = _find_http_response(obj)
+        self.sync_close: Callable[[], object] | None = None
+        self.async_close: Callable[[], Coroutine[Any, Any, object]] | None = None
+        if self.http_response is obj:  # a bare httpx Response: its stream says which
+            if hasattr(obj.stream, "__aiter__") and not hasattr(obj.stream, "__iter__"):
+                self.async_close = obj.aclose
+            else:
+                self.sync_close = obj.close
+        else:
+            aclose = getattr(obj, "aclose", None)
+            close = getattr(obj, "close", None)
+            if callable(aclose) and inspect.iscoroutinefunction(aclose):
+                self.async_close = aclose
+            elif callable(close) and inspect.iscoroutinefunction(close):
+                self.async_close = close
+            elif callable(close):
+                self.sync_close = close
+            else:
+                raise TypeError(
+                    f"close_on_abort() cannot close a {type(obj).__module__}.{type(obj).__qualname__}: "
+                    "it needs an httpx/httpx2 Response, an SDK stream, or an object with close() or aclose()"
+                )
+        self.is_async = self.async_close is not None
+
+
+def resolve_target(obj: Any) -> Target:
+    if obj is None:
+        raise TypeError("close_on_abort() needs a response to close, not None")
+    return Target(obj)
+
+
+_proxy_classes: dict[tuple[type, type], type] = {}
+
+
+def _proxy_class(response: Any) -> type | None:
+    module = sys.modules.get(type(response).__module__.partition(".")[0])
+    sync_base = getattr(module, "SyncByteStream", None)
+    async_base = getattr(module, "AsyncByteStream", None)
+    if not (isinstance(sync_base, type) and isinstance(async_base, type)):
+        return None
+    key = (sync_base, async_base)
+    cls = _proxy_classes.get(key)
+    if cls is None:
+        cls = type("GuardedByteStream", (_GuardedByteStream, sync_base, async_base), {})
+        _proxy_classes[key] = cls
+    return cls
+
+
+class _GuardedByteStream:
+    """Delegates to the real byte stream; marks the guard released before closing."""
+
+    def __init__(self, inner: Any, guard: ConnectionGuard) -> None:
+        self._inner = inner
+        self._guard = guard
+
+    def __iter__(self) -> Any:
+        return iter(self._inner)
+
+    def __aiter__(self) -> Any:
+        return self._inner.__aiter__()
+
+    def close(self) -> None:
+        if self._guard.release():
+            self._inner.close()
+
+    async def aclose(self) -> None:
+        if self._guard.release():
+            await self._inner.aclose()
+
+
+class ConnectionGuard:
+    """Serialises "shut the socket down" (abort side) with "release the connection"."""
+
+    __slots__ = ("_installed", "_lock", "_original", "_released", "_response")
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self._lock = threading.Lock()
+        self._released = bool(response.is_closed)
+        self._original = response.stream
+        self._installed: Any = None
+        cls = _proxy_class(response)
+        if cls is not None and not self._released:
+            self._installed = cls(self._original, self)
+            response.stream = self._installed
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    def release(self) -> bool:
+        """Mark released; True for the first caller, who must perform the real close."""
+        with self._lock:
+            first = not self._released
+            self._released = True
+            return first
+
+    def shutdown(self) -> bool:
+        """Shut the socket down if the connection is still this response's.
+
+        Returns True if the response was still live (the abort interrupted it). An
+        HTTP/2 socket is shared with other streams and is never shut down; closing the
+        response resets only this stream.
+        """
+        with self._lock:
+            if self._released:
+                return False
+            network_stream = self._response.extensions.get("network_stream")
+            if self._response.http_version != "HTTP/2" and not is_multiplexed(network_stream):
+                sock = find_socket(network_stream)
+                if sock is not None:
+                    shutdown_socket(sock)
+            return True
+
+    def uninstall(self) -> None:
+        """Put the original byte stream back (only if ours is still in place)."""
+        if self._installed is not None and self._response.stream is self._installed:
+            self._response.stream = self._original

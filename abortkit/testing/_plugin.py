@@ -1,0 +1,41 @@
+"""The pytest plugin (entry point ``pytest11``), loaded by every pytest run in an
+environment where abortkit is installed. It imports nothing heavy at load time: the
+server and the harness are imported by the fixtures that use them, so a project
+that installed abortkit without its ``testing`` extra is not affected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from abortkit import AbortController
+
+if TYPE_CHECKING:
+    from abortkit.testing import MockLLMServer
+
+
+@pytest.fixture
+def abort_controller() -> AbortController:
+    """A fresh ``AbortController`` for one test."""
+    return AbortController()
+
+
+@pytest.fixture
+def mock_llm_server() -> Iterator[MockLLMServer]:
+    """A plain-HTTP mock LLM server on 127.0.0.1, fresh for each test."""
+    from abortkit.testing import MockLLMServer
+
+    with MockLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mock_llm_server_tls() -> Iterator[MockLLMServer]:
+    """The mock LLM server over TLS (trustme CA: see ``server.ssl_context()``)."""
+    from abortkit.testing import MockLLMServer
+
+    with MockLLMServer(tls=True) as server:
+        yield server

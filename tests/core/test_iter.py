@@ -1,0 +1,161 @@
+"""abortable_iter: items before the abort delivered, none after, AbortError, source closed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from abortkit import AbortController, AbortError, abortable_iter
+
+
+class Source:
+    """An iterable that records close() and can trip a controller at a given item."""
+
+    def __init__(self, items: list[int], trip_at: int | None = None, controller: AbortController | None = None):
+        self.items = items
+        self.trip_at = trip_at
+        self.controller = controller
+        self.closed = 0
+
+    def __iter__(self) -> Iterator[int]:
+        for index, item in enumerate(self.items):
+            if index == self.trip_at and self.controller is not None:
+                self.controller.abort("esc")
+            yield item
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_plain_iteration_without_abort_is_complete_and_does_not_close() -> None:
+    controller = AbortController()
+    source = Source([1, 2, 3])
+    assert list(abortable_iter(source, controller.signal)) == [1, 2, 3]
+    assert source.closed == 0
+
+
+def test_items_before_the_abort_are_delivered_none_after() -> None:
+    controller = AbortController()
+    source = Source([1, 2, 3, 4], trip_at=2, controller=controller)
+    seen: list[int] = []
+    with pytest.raises(AbortError) as info:
+        for item in abortable_iter(source, controller.signal):
+            seen.append(item)
+    # item 3 was produced after the abort tripped: it must not be handed over
+    assert seen == [1, 2]
+    assert info.value.reason == "esc"
+    assert source.closed == 1
+
+
+def test_abort_tripped_by_the_consumer_stops_before_the_next_item() -> None:
+    controller = AbortController()
+    seen: list[int] = []
+    with pytest.raises(AbortError):
+        for item in abortable_iter(Source([1, 2, 3]), controller.signal):
+            seen.append(item)
+            controller.abort()
+    assert seen == [1]
+
+
+def test_source_ending_after_the_abort_raises_rather_than_looking_complete() -> None:
+    controller = AbortController()
+    source = Source([1, 2], trip_at=1, controller=controller)
+    items = abortable_iter(source, controller.signal)
+    assert next(items) == 1
+    with pytest.raises(AbortError):
+        next(items)
+
+
+def test_already_aborted_yields_nothing() -> None:
+    controller = AbortController()
+    controller.abort()
+    source = Source([1])
+    with pytest.raises(AbortError):
+        list(abortable_iter(source, controller.signal))
+    assert source.closed == 1
+
+
+def test_error_raised_after_the_abort_becomes_abort_error_chained() -> None:
+    controller = AbortController()
+
+    def failing() -> Iterator[int]:
+        yield 1
+        controller.abort("esc")
+        raise ConnectionResetError("socket shut down")
+
+    with pytest.raises(AbortError) as info:
+        list(abortable_iter(failing(), controller.signal))
+    assert isinstance(info.value.__cause__, ConnectionResetError)
+
+
+def test_error_without_abort_passes_unchanged() -> None:
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("bad chunk")
+
+    with pytest.raises(ValueError, match="bad chunk"):
+        list(abortable_iter(failing(), AbortController().signal))
+
+
+def test_consumer_breaking_early_closes_the_source() -> None:
+    source = Source([1, 2, 3])
+    iterator = abortable_iter(source, AbortController().signal)
+    assert next(iterator) == 1
+    iterator.close()  # type: ignore[attr-defined]
+    assert source.closed == 1
+
+
+def test_none_signal_is_plain_iteration() -> None:
+    assert list(abortable_iter([1, 2], None)) == [1, 2]
+
+
+@pytest.mark.parametrize("bad", [3, None, object()])
+def test_bad_iterable_is_a_type_error(bad: object) -> None:
+    with pytest.raises(TypeError, match="iterable"):
+        abortable_iter(bad, AbortController().signal)  # type: ignore[call-overload]
+
+
+def test_bad_signal_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="AbortSignal"):
+        abortable_iter([1], "signal")  # type: ignore[call-overload]
+
+
+class AsyncSource:
+    def __init__(self, items: list[int], controller: AbortController, trip_at: int | None = None) -> None:
+        self.items, self.controller, self.trip_at = items, controller, trip_at
+        self.closed = 0
+
+    async def __aiter__(self) -> AsyncIterator[int]:
+        for index, item in enumerate(self.items):
+            if index == self.trip_at:
+                self.controller.abort("esc")
+            await asyncio.sleep(0)
+            yield item
+
+    async def close(self) -> None:  # the SDKs' AsyncStream.close is a coroutine
+        self.closed += 1
+
+
+def test_async_iteration_delivers_before_and_raises_after() -> None:
+    async def main() -> tuple[list[int], AsyncSource]:
+        controller = AbortController()
+        source = AsyncSource([1, 2, 3], controller, trip_at=1)
+        seen: list[int] = []
+        with pytest.raises(AbortError):
+            async for item in abortable_iter(source, controller.signal):
+                seen.append(item)
+        return seen, source
+
+    seen, source = asyncio.run(main())
+    assert seen == [1]
+    assert source.closed == 1
+
+
+def test_async_iteration_completes_without_abort() -> None:
+    async def main() -> list[int]:
+        controller = AbortController()
+        return [item async for item in abortable_iter(AsyncSource([1, 2], controller), controller.signal)]
+
+    assert asyncio.run(main()) == [1, 2]

@@ -1,0 +1,380 @@
+"""AbortController / AbortSignal semantics: WHATWG behaviour, threads, re-entrancy, leaks."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import threading
+import time
+
+import pytest
+
+from abortkit import AbortController, AbortError, AbortSignal, ListenerRegistration
+from abortkit._timer import pending_timeouts
+
+
+def test_abort_is_idempotent_and_the_first_reason_wins() -> None:
+    controller = AbortController()
+    assert not controller.signal.aborted
+    assert controller.signal.reason is None
+    assert controller.abort("first") is True
+    assert controller.abort("second") is False
+    assert controller.signal.aborted
+    assert controller.signal.reason == "first"
+
+
+@pytest.mark.parametrize("reason", [None, 0, "", ValueError("x"), object(), ("t", 1), KeyboardInterrupt()])
+def test_reasons_of_any_type_are_kept_as_given(reason: object) -> None:
+    controller = AbortController()
+    controller.abort(reason)
+    assert controller.signal.reason is reason
+
+
+def test_throw_if_aborted() -> None:
+    controller = AbortController()
+    controller.signal.throw_if_aborted()  # no-op
+    marker = object()
+    controller.abort(marker)
+    with pytest.raises(AbortError) as info:
+        controller.signal.throw_if_aborted()
+    assert info.value.reason is marker
+    assert info.value.partial is None
+
+
+def test_abort_error_is_an_exception_with_reason_and_partial() -> None:
+    error = AbortError("esc", partial={"text": "hel"})
+    assert isinstance(error, Exception)
+    assert error.reason == "esc" and error.partial == {"text": "hel"}
+    assert "esc" in str(error)
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(error))
+    assert copy.reason == "esc" and copy.partial == {"text": "hel"}
+
+
+def test_listener_runs_once_on_the_aborting_thread() -> None:
+    controller = AbortController()
+    calls: list[int] = []
+    controller.signal.add_listener(lambda: calls.append(threading.get_ident()))
+    assert calls == []
+    controller.abort()
+    controller.abort()
+    assert calls == [threading.get_ident()]
+    assert controller.signal.listener_count == 0
+
+
+def test_listeners_run_in_registration_order() -> None:
+    controller = AbortController()
+    order: list[int] = []
+    for index in range(5):
+        controller.signal.add_listener(lambda index=index: order.append(index))  # type: ignore[misc]
+    controller.abort()
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_add_listener_on_an_aborted_signal_runs_it_immediately() -> None:
+    controller = AbortController()
+    controller.abort()
+    calls: list[str] = []
+    registration = controller.signal.add_listener(lambda: calls.append("ran"))
+    assert calls == ["ran"]
+    assert registration.ran and not registration.pending
+    assert registration.remove() is False
+
+
+def test_remove_prevents_the_call_and_says_so() -> None:
+    controller = AbortController()
+    calls: list[str] = []
+    registration = controller.signal.add_listener(lambda: calls.append("ran"))
+    assert registration.pending
+    assert controller.signal.listener_count == 1
+    assert controller.signal.remove_listener(registration) is True
+    assert registration.remove() is False  # idempotent
+    assert controller.signal.listener_count == 0
+    controller.abort()
+    assert calls == []
+
+
+def test_registration_is_a_context_manager() -> None:
+    controller = AbortController()
+    calls: list[str] = []
+    with controller.signal.add_listener(lambda: calls.append("ran")):
+        assert controller.signal.listener_count == 1
+    assert controller.signal.listener_count == 0
+    controller.abort()
+    assert calls == []
+
+
+def test_a_raising_listener_does_not_stop_the_others_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    controller = AbortController()
+    calls: list[str] = []
+
+    def bad() -> None:
+        raise RuntimeError("listener bug")
+
+    controller.signal.add_listener(lambda: calls.append("before"))
+    controller.signal.add_listener(bad)
+    controller.signal.add_listener(lambda: calls.append("after"))
+    with caplog.at_level(logging.ERROR, logger="abortkit"):
+        controller.abort()
+    assert calls == ["before", "after"]
+    records = [r for r in caplog.records if r.name == "abortkit"]
+    assert len(records) == 1
+    assert records[0].exc_info is not None and isinstance(records[0].exc_info[1], RuntimeError)
+
+
+def test_keyboard_interrupt_in_a_listener_runs_the_rest_then_propagates() -> None:
+    controller = AbortController()
+    calls: list[str] = []
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    controller.signal.add_listener(interrupt)
+    controller.signal.add_listener(lambda: calls.append("after"))
+    with pytest.raises(KeyboardInterrupt):
+        controller.abort()
+    assert calls == ["after"]
+    assert controller.signal.aborted
+
+
+def test_abort_from_inside_a_listener_is_a_no_op_that_does_not_deadlock() -> None:
+    controller = AbortController()
+    calls: list[str] = []
+
+    def reenter() -> None:
+        assert controller.abort("nested") is False
+        calls.append("outer")
+
+    controller.signal.add_listener(reenter)
+    controller.signal.add_listener(lambda: calls.append("second"))
+    controller.abort("first")
+    # The nested abort() keeps its promise (no earlier listener pending when it returns)
+    # by draining the rest itself, so "second" runs inside it, before "outer" resumes.
+    assert calls == ["second", "outer"]
+    assert controller.signal.reason == "first"
+
+
+def test_listener_added_from_inside_a_listener_runs() -> None:
+    controller = AbortController()
+    calls: list[str] = []
+    controller.signal.add_listener(lambda: controller.signal.add_listener(lambda: calls.append("inner")))
+    controller.abort()
+    assert calls == ["inner"]
+
+
+def test_listener_that_removes_itself_does_not_deadlock() -> None:
+    controller = AbortController()
+    holder: list[ListenerRegistration] = []
+    result: list[bool] = []
+    holder.append(controller.signal.add_listener(lambda: result.append(holder[0].remove())))
+    controller.abort()
+    assert result == [False]
+
+
+def test_remove_waits_for_a_listener_running_on_another_thread() -> None:
+    controller = AbortController()
+    started, release = threading.Event(), threading.Event()
+    finished: list[float] = []
+
+    def slow() -> None:
+        started.set()
+        release.wait(5)
+        finished.append(time.monotonic())
+
+    registration = controller.signal.add_listener(slow)
+    aborter = threading.Thread(target=controller.abort)
+    aborter.start()
+    assert started.wait(5)
+    removed_at: list[float] = []
+    remover = threading.Thread(target=lambda: (registration.remove(), removed_at.append(time.monotonic())))
+    remover.start()
+    remover.join(0.2)
+    assert remover.is_alive(), "remove() returned while the listener was still running"
+    release.set()
+    remover.join(5)
+    aborter.join(5)
+    assert finished and removed_at and removed_at[0] >= finished[0]
+
+
+def test_concurrent_aborts_run_each_listener_exactly_once() -> None:
+    for _ in range(20):
+        controller = AbortController()
+        counts = [0] * 50
+        lock = threading.Lock()
+
+        def make(index: int) -> object:
+            def listener() -> None:
+                with lock:
+                    counts[index] += 1
+
+            return listener
+
+        for index in range(50):
+            controller.signal.add_listener(make(index))  # type: ignore[arg-type]
+        barrier = threading.Barrier(8)
+        winners: list[bool] = []
+
+        def abort(n: int) -> None:
+            barrier.wait()
+            winners.append(controller.abort(n))
+
+        threads = [threading.Thread(target=abort, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert counts == [1] * 50
+        assert winners.count(True) == 1
+        assert controller.signal.reason == winners.index(True) or isinstance(controller.signal.reason, int)
+
+
+def test_abort_returns_only_when_no_earlier_listener_is_pending() -> None:
+    # A losing aborter helps drain, so after abort() returns nothing registered before it is pending.
+    controller = AbortController()
+    for _ in range(1000):
+        controller.signal.add_listener(lambda: None)
+    thread = threading.Thread(target=controller.abort)
+    thread.start()
+    controller.abort()
+    assert controller.signal.listener_count == 0
+    thread.join()
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("callback", [None, 1, "close"])
+def test_add_listener_rejects_non_callables_and_registers_nothing(callback: object) -> None:
+    signal = AbortController().signal
+    with pytest.raises(TypeError, match="callable"):
+        signal.add_listener(callback)  # type: ignore[arg-type]
+    assert signal.listener_count == 0
+
+
+def test_add_listener_rejects_a_non_bool_once() -> None:
+    signal = AbortController().signal
+    with pytest.raises(TypeError, match="once"):
+        signal.add_listener(lambda: None, once="yes")  # type: ignore[arg-type]
+    assert signal.listener_count == 0
+
+
+def test_remove_listener_rejects_foreign_or_wrong_objects() -> None:
+    one, two = AbortController(), AbortController()
+    registration = one.signal.add_listener(lambda: None)
+    with pytest.raises(TypeError, match="ListenerRegistration"):
+        one.signal.remove_listener(lambda: None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="another signal"):
+        two.signal.remove_listener(registration)
+    assert one.signal.listener_count == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(-1, ValueError), (-0.001, ValueError), (math.nan, ValueError), ("1", TypeError), (None, TypeError), (True, TypeError)],
+)
+def test_timeout_rejects_bad_values(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="seconds"):
+        AbortSignal.timeout(value)  # type: ignore[arg-type]
+
+
+def test_controller_rejects_a_non_signal_parent() -> None:
+    with pytest.raises(TypeError, match="parent"):
+        AbortController(parent="x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [None, 3, AbortController().signal, [1]])
+def test_any_rejects_non_signals_and_registers_nothing(value: object) -> None:
+    parent = AbortController().signal
+    arg = [parent, *value] if isinstance(value, list) else value
+    with pytest.raises(TypeError):
+        AbortSignal.any(arg)  # type: ignore[arg-type]
+    assert parent.listener_count == 0
+
+
+# -- dependent signals ---------------------------------------------------------------------
+
+
+def test_any_follows_the_first_parent_to_abort() -> None:
+    a, b = AbortController(), AbortController()
+    combined = AbortSignal.any([a.signal, b.signal])
+    assert not combined.aborted
+    b.abort("b")
+    assert combined.aborted and combined.reason == "b"
+    a.abort("a")
+    assert combined.reason == "b"
+
+
+def test_any_with_an_aborted_parent_is_aborted_at_once() -> None:
+    a, b = AbortController(), AbortController()
+    b.abort("early")
+    combined = AbortSignal.any([a.signal, b.signal])
+    assert combined.aborted and combined.reason == "early"
+    assert a.signal.listener_count == 0
+
+
+def test_any_leaves_nothing_on_the_parents_once_aborted() -> None:
+    parent, other = AbortController(), AbortController()
+    combined = AbortSignal.any([parent.signal, other.signal])
+    assert parent.signal.listener_count == 1 and other.signal.listener_count == 1
+    other.abort()
+    assert combined.aborted
+    assert parent.signal.listener_count == 0 and other.signal.listener_count == 0
+
+
+def test_dependents_leave_nothing_on_a_long_lived_parent_once_unreferenced() -> None:
+    session = AbortController()
+    for _ in range(1000):
+        AbortSignal.any([session.signal])
+        AbortController(parent=session.signal)
+    gc.collect()
+    assert session.signal.listener_count == 0
+
+
+def test_child_controller_follows_its_parent_and_can_abort_alone() -> None:
+    session = AbortController()
+    turn = AbortController(parent=session.signal)
+    turn.abort("turn only")
+    assert turn.signal.aborted and not session.signal.aborted
+    assert session.signal.listener_count == 0
+    turn2 = AbortController(parent=session.signal)
+    session.abort("quit")
+    assert turn2.signal.aborted and turn2.signal.reason == "quit"
+
+
+def test_child_of_an_aborted_parent_starts_aborted() -> None:
+    parent = AbortController()
+    parent.abort("gone")
+    assert AbortController(parent=parent.signal).signal.reason == "gone"
+
+
+def test_timeout_aborts_with_a_timeout_error() -> None:
+    signal = AbortSignal.timeout(0.05)
+    fired = threading.Event()
+    signal.add_listener(fired.set)
+    assert fired.wait(2)
+    assert isinstance(signal.reason, TimeoutError)
+
+
+def test_timeout_zero_and_infinity() -> None:
+    zero = AbortSignal.timeout(0)
+    never = AbortSignal.timeout(math.inf)
+    deadline = time.monotonic() + 2
+    while not zero.aborted and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert zero.aborted and not never.aborted
+
+
+def test_unreferenced_timeouts_leave_nothing_behind() -> None:
+    gc.collect()
+    before = pending_timeouts()
+    for _ in range(1000):
+        AbortSignal.timeout(3600)
+    gc.collect()
+    assert pending_timeouts() == before
+
+
+def test_already_aborted() -> None:
+    signal = AbortSignal.already_aborted("r")
+    assert signal.aborted and signal.reason == "r"
