@@ -11,6 +11,7 @@ Public surface (everything else lives in private ``_modules``):
 * ``@abortable``: the provider-method boundary (fast path, scope, translation, recheck).
 * ``abort_scope(signal)`` and ``instrument(client)``: abort any phase of a request made
   through an instrumented httpx/httpx2/SDK client, headers wait included.
+* ``IdleWatchdog``: abort a stream that received no bytes for a while (pings count).
 
 Exceptions: ``AbortError`` (an ``Exception``; ``.reason``, ``.partial``) is the only
 one callers need to catch.
@@ -23,6 +24,7 @@ from ._iter import abortable_iter
 from ._network import AbortableAsyncNetworkBackend, AbortableNetworkBackend, instrument
 from ._scope import abort_scope, current_signals
 from ._signal import AbortController, AbortSignal, ListenerRegistration
+from ._watchdog import IdleTimeoutError, IdleWatchdog
 
 __version__ = "0.1.0"
 
@@ -32,6 +34,8 @@ __all__ = [
     "AbortSignal",
     "AbortableAsyncNetworkBackend",
     "AbortableNetworkBackend",
+    "IdleTimeoutError",
+    "IdleWatchdog",
     "ListenerRegistration",
     "__version__",
     "abort_scope",

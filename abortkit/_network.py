@@ -40,6 +40,7 @@ from ._errors import AbortUnwind
 from ._scope import _current
 from ._signal import AbortSignal, ListenerRegistration
 from ._sockets import find_socket, is_multiplexed, shutdown_socket
+from ._watchdog import _watchdogs, report_progress
 
 __all__ = [
     "AbortableAsyncNetworkBackend",
@@ -126,6 +127,8 @@ class AbortableNetworkStream(_StreamBase):
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         data: bytes = self._call(self._inner.read, max_bytes, timeout)
+        if data and _watchdogs.get():
+            report_progress()
         return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -159,7 +162,10 @@ class AbortableAsyncNetworkStream(_StreamBase):
         return result
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._call(self._inner.read, max_bytes, timeout)
+        data: bytes = await self._call(self._inner.read, max_bytes, timeout)
+        if data and _watchdogs.get():
+            report_progress()
+        return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         await self._call(self._inner.write, buffer, timeout)

@@ -324,9 +324,12 @@ class AbortSignal:
             raise ValueError(f"AbortSignal.timeout() seconds must be >= 0, not {seconds!r}")
         result = cls()
         if not math.isinf(value):
-            from ._timer import schedule_timeout
+            from ._timer import call_later
 
-            schedule_timeout(result, value)
+            # The timer holds the signal weakly; dropping the signal cancels the timer.
+            target = weakref.ref(result)
+            handle = call_later(value, lambda: _time_out(target, value))
+            result._finalizer = weakref.finalize(result, handle.cancel)
         return result
 
     @classmethod
@@ -358,6 +361,12 @@ class _Forward:
 
     def __repr__(self) -> str:
         return f"<forward abort to {self._child()!r}>"
+
+
+def _time_out(target: weakref.ref[AbortSignal], seconds: float) -> None:
+    signal = target()
+    if signal is not None:
+        signal._abort(TimeoutError(f"signal timed out after {seconds:g} s"))
 
 
 def _detach_all(registrations: list[ListenerRegistration]) -> None:

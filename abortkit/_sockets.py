@@ -24,10 +24,17 @@ __all__ = ["find_socket", "is_multiplexed", "shutdown_socket"]
 _CLOSE_TOO = sys.platform == "win32"
 
 
-def shutdown_socket(sock: socket.socket) -> bool:
-    """Shut ``sock`` down both ways; True if the kernel accepted it."""
+def shutdown_socket(sock: Any) -> bool:
+    """Shut ``sock`` down both ways; True if the kernel accepted it.
+
+    ``sock`` is a ``socket.socket`` (an ``ssl.SSLSocket`` included) or asyncio's
+    ``TransportSocket`` (what anyio reports as the raw socket under asyncio).
+    """
     try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        if isinstance(sock, socket.socket):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        else:
+            sock.shutdown(socket.SHUT_RDWR)
     except (OSError, ValueError):  # already closed, not connected, or detached
         return False
     if _CLOSE_TOO:  # pragma: no cover - Windows only
@@ -36,15 +43,15 @@ def shutdown_socket(sock: socket.socket) -> bool:
     return True
 
 
-def find_socket(network_stream: Any) -> socket.socket | None:
-    """The socket under an httpcore/httpcore2 network stream (sync or anyio), if any."""
+def find_socket(network_stream: Any) -> Any:
+    """The socket under an httpcore/httpcore2 network stream (sync or anyio), or None."""
     if network_stream is None:
         return None
     try:
         sock = network_stream.get_extra_info("socket")
     except Exception:
         return None
-    return sock if isinstance(sock, socket.socket) else None
+    return sock if callable(getattr(sock, "shutdown", None)) and callable(getattr(sock, "fileno", None)) else None
 
 
 def is_multiplexed(network_stream: Any) -> bool:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from abortkit import AbortController, AbortError, AbortSignal, ListenerRegistration
-from abortkit._timer import pending_timeouts
+from abortkit._timer import pending_timers
 
 
 def test_abort_is_idempotent_and_the_first_reason_wins() -> None:
@@ -368,11 +368,11 @@ def test_timeout_zero_and_infinity() -> None:
 
 def test_unreferenced_timeouts_leave_nothing_behind() -> None:
     gc.collect()
-    before = pending_timeouts()
+    before = pending_timers()
     for _ in range(1000):
         AbortSignal.timeout(3600)
     gc.collect()
-    assert pending_timeouts() == before
+    assert pending_timers() == before
 
 
 def test_already_aborted() -> None:

@@ -1,0 +1,158 @@
+"""``Provider``: the one interface of the three providers, and the only abort glue they share.
+
+A provider subclass implements ``_stream``/``_astream`` (drive its SDK, feed the
+``Accumulator``) and nothing else about aborts: the fast path, the scope that makes
+every network phase abortable, the exception translation and the recheck all come
+from ``@abortable``; the waking of a blocked read from ``instrument`` and
+``close_on_abort``; the in-loop check from ``abortable_iter``. This module adds one
+thing: the partial output attached to ``AbortError``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from abortkit import AbortError, AbortSignal, abortable, instrument
+
+from ._accumulate import Accumulator
+from ._types import ChatResult, Message, Tool
+
+__all__ = ["ChatRequest", "Provider"]
+
+_ROLES = ("system", "user", "assistant", "tool")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[Message]
+    tools: list[Tool] | None
+    max_tokens: int
+
+
+def _check_text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def _check_request(messages: object, tools: object, max_tokens: object) -> ChatRequest:
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise TypeError(f"messages must be a list of message dicts, not {type(messages).__name__}")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in _ROLES or not isinstance(
+            message.get("content"), str
+        ):
+            raise ValueError(f"messages[{index}] must be a dict with a role in {_ROLES} and a str content")
+    if not messages:
+        raise ValueError("messages must not be empty")
+    if tools is not None and not isinstance(tools, list):
+        raise TypeError(f"tools must be a list or None, not {type(tools).__name__}")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+        raise TypeError(f"max_tokens must be an int, not {type(max_tokens).__name__}")
+    if max_tokens <= 0:
+        raise ValueError(f"max_tokens must be positive, not {max_tokens}")
+    return ChatRequest(list(messages), tools, max_tokens)
+
+
+class Provider(ABC):
+    """Constructed with ``base_url``, ``api_key`` and ``model``; optionally ``client`` (an
+    SDK client to use as is) or ``http_client`` (an httpx/httpx2 client for the SDK).
+    Either way the HTTP client is instrumented so that every phase is abortable."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        model: str,
+        client: Any = None,
+        async_client: Any = None,
+        http_client: Any = None,
+        max_retries: int = 2,
+    ) -> None:
+        self.base_url = _check_text("base_url", base_url)
+        self.api_key = _check_text("api_key", api_key)
+        self.model = _check_text("model", model)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be a non-negative int, not {max_retries!r}")
+        self._options = {"base_url": base_url, "api_key": api_key, "max_retries": max_retries}
+        self._http_client = http_client
+        self._clients: dict[bool, Any] = {}
+        for asynchronous, given in ((False, client), (True, async_client)):
+            if given is not None:
+                self._clients[asynchronous] = instrument(given)
+
+    def sdk_client(self, asynchronous: bool = False) -> Any:
+        """The SDK client (sync or async), created on first use and instrumented."""
+        sdk = self._clients.get(asynchronous)
+        if sdk is None:
+            options = dict(self._options)
+            http = self._http_client
+            if http is not None and hasattr(http, "aclose") == asynchronous:
+                options["http_client"] = http
+            sdk = self._clients[asynchronous] = instrument(self._make_client(asynchronous, options))
+        return sdk
+
+    # -- the public interface -------------------------------------------------------------
+    def chat_stream_response(
+        self,
+        messages: Sequence[Message],
+        *,
+        abort_signal: AbortSignal | None = None,
+        on_text_chunk: Callable[[str], object] | None = None,
+        tools: list[Tool] | None = None,
+        max_tokens: int = 1024,
+    ) -> ChatResult:
+        """Stream one answer. On abort: ``AbortError`` whose ``partial`` is a ``ChatResult``."""
+        request = _check_request(messages, tools, max_tokens)
+        accumulator = Accumulator(on_text_chunk)
+        try:
+            return self._run(request, accumulator, abort_signal=abort_signal)
+        except AbortError as error:
+            error.partial = accumulator.partial()
+            raise
+
+    async def achat_stream_response(
+        self,
+        messages: Sequence[Message],
+        *,
+        abort_signal: AbortSignal | None = None,
+        on_text_chunk: Callable[[str], object] | None = None,
+        tools: list[Tool] | None = None,
+        max_tokens: int = 1024,
+    ) -> ChatResult:
+        """The async twin of ``chat_stream_response``."""
+        request = _check_request(messages, tools, max_tokens)
+        accumulator = Accumulator(on_text_chunk)
+        try:
+            return await self._arun(request, accumulator, abort_signal=abort_signal)
+        except AbortError as error:
+            error.partial = accumulator.partial()
+            raise
+
+    @abortable
+    def _run(self, request: ChatRequest, acc: Accumulator, abort_signal: AbortSignal | None = None) -> ChatResult:
+        self._stream(request, acc, abort_signal)
+        return acc.result()
+
+    @abortable
+    async def _arun(
+        self, request: ChatRequest, acc: Accumulator, abort_signal: AbortSignal | None = None
+    ) -> ChatResult:
+        await self._astream(request, acc, abort_signal)
+        return acc.result()
+
+    # -- what each provider implements ------------------------------------------------------
+    @abstractmethod
+    def _make_client(self, asynchronous: bool, options: dict[str, Any]) -> Any: ...
+
+    @abstractmethod
+    def _stream(self, request: ChatRequest, acc: Accumulator, signal: AbortSignal | None) -> None: ...
+
+    @abstractmethod
+    async def _astream(self, request: ChatRequest, acc: Accumulator, signal: AbortSignal | None) -> None: ...
