@@ -11,6 +11,8 @@ Public surface (everything else lives in private ``_modules``):
 * ``@abortable``: the provider-method boundary (fast path, scope, translation, recheck).
 * ``abort_scope(signal)`` and ``instrument(client)``: abort any phase of a request made
   through an instrumented httpx/httpx2/SDK client, headers wait included.
+* ``abort_on_sigint(controller)``: Ctrl-C trips the controller; a quick second Ctrl-C
+  raises ``KeyboardInterrupt`` as usual.
 * ``IdleWatchdog``: abort a stream that received no bytes for a while (pings count).
 
 Exceptions: ``AbortError`` (an ``Exception``; ``.reason``, ``.partial``) is the only
@@ -23,6 +25,7 @@ from ._errors import AbortError
 from ._iter import abortable_iter
 from ._network import AbortableAsyncNetworkBackend, AbortableNetworkBackend, instrument
 from ._scope import abort_scope, current_signals
+from ._sigint import abort_on_sigint
 from ._signal import AbortController, AbortSignal, ListenerRegistration
 from ._watchdog import IdleTimeoutError, IdleWatchdog
 
@@ -38,6 +41,7 @@ __all__ = [
     "IdleWatchdog",
     "ListenerRegistration",
     "__version__",
+    "abort_on_sigint",
     "abort_scope",
     "abortable",
     "abortable_iter",
