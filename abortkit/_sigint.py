@@ -32,6 +32,11 @@ class abort_on_sigint:
 
     __slots__ = ("_controller", "_last_press", "_previous", "_window")
 
+    _controller: AbortController
+    _last_press: float | None
+    _previous: Any
+    _window: float
+
     def __init__(self, controller: AbortController, *, double_press_window: float = 1.0) -> None:
         if not isinstance(controller, AbortController):
             raise TypeError(f"abort_on_sigint() needs an AbortController, not {type(controller).__name__}")
@@ -41,8 +46,8 @@ class abort_on_sigint:
             raise ValueError(f"abort_on_sigint() double_press_window must be >= 0, not {double_press_window!r}")
         self._controller = controller
         self._window = float(double_press_window)
-        self._previous: Any = None
-        self._last_press: float | None = None
+        self._previous = None
+        self._last_press = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         now = time.monotonic()

@@ -1,4 +1,117 @@
 """abortkit.testing: prove abort handling against real sockets and real SDKs.
 
-Filled in by the testing modules (server, scripts, proxy, race harness).
+* ``MockLLMServer``: a real HTTP/1.1 server on 127.0.0.1 (optionally TLS with a
+  trustme CA) that speaks the OpenAI chat-completions and Anthropic messages dialects
+  byte-exactly, answers from ``Script`` objects (gaps, keepalive pings, stalls, resets,
+  malformed SSE, HTTP errors) and records every request, including when the client
+  disconnected.
+* ``BufferingProxy``: a loopback proxy that holds upstream bytes, as LiteLLM or a
+  corporate proxy can (headers only once the model starts answering).
+* The race harness: hypothesis strategies that choose when and from which thread the
+  signal trips, and ``run_race``, which checks the invariants (no abort lost, no item
+  after the abort, no listener after exit, nothing left behind).
+* A pytest plugin (entry point ``pytest11``) with fixtures ``mock_llm_server``,
+  ``mock_llm_server_tls``, ``abort_controller`` and ``race_runner``.
+
+Needs the ``testing`` extra (``pip install abortkit[testing]``). Names are imported
+lazily, so that the pytest plugin costs nothing where the extra is not installed.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._proxy import BufferingProxy, ProxyMode
+    from ._race import (
+        Checkpoints,
+        Delivered,
+        ListenerRun,
+        RaceHung,
+        RacePlan,
+        RaceResult,
+        Reached,
+        TripThread,
+        race_plans,
+        run_race,
+        signal_handler_trips_available,
+        trip_delays,
+    )
+    from ._records import ProxiedRequest, RecordedRequest
+    from ._script import (
+        Gap,
+        HTTPError,
+        Malformed,
+        Reset,
+        Script,
+        Stall,
+        StreamError,
+        Text,
+        Thinking,
+        ToolCall,
+        Truncate,
+    )
+    from ._server import MockLLMServer
+
+_WHERE = {
+    "BufferingProxy": "_proxy",
+    "ProxyMode": "_proxy",
+    "ProxiedRequest": "_records",
+    "RecordedRequest": "_records",
+    "MockLLMServer": "_server",
+    **dict.fromkeys(
+        ("Gap", "HTTPError", "Malformed", "Reset", "Script", "Stall", "StreamError", "Text", "Thinking", "ToolCall",
+         "Truncate"),
+        "_script",
+    ),
+    **dict.fromkeys(
+        ("Checkpoints", "Delivered", "ListenerRun", "RaceHung", "RacePlan", "RaceResult", "Reached", "TripThread",
+         "race_plans", "run_race", "signal_handler_trips_available", "trip_delays"),
+        "_race",
+    ),
+}
+
+__all__ = [
+    "BufferingProxy",
+    "Checkpoints",
+    "Delivered",
+    "Gap",
+    "HTTPError",
+    "ListenerRun",
+    "Malformed",
+    "MockLLMServer",
+    "ProxiedRequest",
+    "ProxyMode",
+    "RaceHung",
+    "RacePlan",
+    "RaceResult",
+    "Reached",
+    "RecordedRequest",
+    "Reset",
+    "Script",
+    "Stall",
+    "StreamError",
+    "Text",
+    "Thinking",
+    "ToolCall",
+    "TripThread",
+    "Truncate",
+    "race_plans",
+    "run_race",
+    "signal_handler_trips_available",
+    "trip_delays",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'abortkit.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted((*globals(), *_WHERE))
