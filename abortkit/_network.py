@@ -25,14 +25,16 @@ network call then runs like this:
 HTTP/2 connections carry other requests' streams: their socket is never shut down,
 and an abort is noticed when the connection next delivers data.
 
-Connecting: a sync ``connect()`` cannot be woken portably, so a tripped signal is
-checked before and after it (the connect timeout bounds the wait). An async connect
-under asyncio is raced against the signal and cancelled when it trips.
+Connecting: a sync ``connect()`` cannot be woken portably (there is no socket to shut
+down until it returns), so inside a scope it runs on a short-lived helper thread and
+the caller waits for it or for the abort. An async connect under asyncio is raced
+against the signal and cancelled when it trips.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -195,7 +197,7 @@ class AbortableNetworkBackend:
         tripped = _tripped(signals)
         if tripped is not None:  # no connection attempt at all
             raise AbortUnwind(tripped.reason)
-        stream = connect(*args, **kwargs)
+        stream = _connect_abortably(signals, connect, args, kwargs) if signals else connect(*args, **kwargs)
         tripped = _tripped(signals)
         if tripped is not None:
             stream.close()
@@ -210,6 +212,51 @@ class AbortableNetworkBackend:
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+def _connect_abortably(
+    signals: tuple[AbortSignal, ...], connect: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Connect on a helper thread while this one waits for the connection or the abort.
+
+    A blocking ``connect()`` cannot be woken portably (no socket exists to shut down
+    until it returns), so the connect runs on a short-lived thread and the caller
+    waits on an event that the abort also sets. If the caller leaves first, the
+    helper closes the connection when (or if) it completes: within the connect timeout.
+    Costs one thread start per *new* connection, only inside an ``abort_scope``.
+    """
+    settled = threading.Event()
+    lock = threading.Lock()
+    outcome: list[tuple[bool, Any]] = []
+    abandoned = False
+
+    def attempt() -> None:
+        try:
+            result: tuple[bool, Any] = (True, connect(*args, **kwargs))
+        except BaseException as exc:
+            result = (False, exc)
+        with lock:
+            orphaned = abandoned
+            if not orphaned:
+                outcome.append(result)
+        if orphaned and result[0]:
+            result[1].close()  # the caller left on an abort: nobody will use this connection
+        settled.set()
+
+    watch = _Watch(signals, settled.set)
+    try:
+        threading.Thread(target=attempt, name="abortkit-connect", daemon=True).start()
+        settled.wait()
+    finally:
+        watch.stop()
+    with lock:
+        if not outcome:
+            abandoned = True
+            watch.raise_if_tripped()
+        succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return value
 
 
 class AbortableAsyncNetworkBackend:
