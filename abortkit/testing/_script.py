@@ -1,0 +1,266 @@
+"""Scripts: what the mock model "says" and when, independent of any provider's wire format.
+
+Why abstract steps instead of canned byte strings: abortkit's behaviour has to be proven for
+every provider dialect and for both streaming and non-streaming calls. A test states the model's
+behaviour once (a chunk, then three seconds of thinking, then the rest) and the server renders
+it into whichever dialect the request used, so one scenario covers OpenAI, Anthropic and Minimax.
+
+The timing steps (:class:`Gap`, :class:`Stall`) and the failure steps (:class:`Reset`,
+:class:`Malformed`, :class:`StreamError`, :class:`HTTPError`) are the situations that abort
+handling must survive: a consumer blocked in a read during a long gap, a peer that never answers,
+a connection that dies, bytes that do not parse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+__all__ = [
+    "Gap",
+    "HTTPError",
+    "Malformed",
+    "Reset",
+    "Script",
+    "ScriptLike",
+    "Stall",
+    "Step",
+    "StopReason",
+    "StreamError",
+    "Text",
+    "Thinking",
+    "ToolCall",
+    "Truncate",
+]
+
+StopReason: TypeAlias = Literal["end_turn", "max_tokens", "tool_use", "stop_sequence"]
+"""Why the model stopped, in Anthropic's words; the OpenAI dialect maps it to
+``stop`` / ``length`` / ``tool_calls`` / ``stop``."""
+
+
+def _check_seconds(name: str, value: float) -> None:
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Text:
+    """One text delta. Consecutive Text steps extend the same text block."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Thinking:
+    """One reasoning delta. Consecutive Thinking steps extend one thinking block.
+
+    Anthropic: ``thinking_delta`` events, and a ``signature_delta`` (the last step's
+    ``signature``) when the block closes. OpenAI dialect: ``delta.reasoning_content``, as
+    OpenAI-compatible reasoning servers send it (the signature is not sent).
+    """
+
+    text: str
+    signature: str = "mock-signature"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A complete tool call, streamed as its header then argument fragments.
+
+    ``arguments_json`` is sent verbatim, cut into ``chunk_size``-character fragments (one delta
+    each), so partial-JSON accumulation in the SDKs is exercised. ``id`` defaults to a generated
+    ``call_…`` / ``toolu_…`` id.
+    """
+
+    name: str
+    arguments_json: str = "{}"
+    id: str | None = None
+    chunk_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 1:
+            raise ValueError("chunk_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Send nothing for ``seconds`` (measured from the end of the previous write).
+
+    With ``keepalive_every``, the dialect's keepalive (OpenAI: an SSE comment ``: keepalive``;
+    Anthropic: ``event: ping``) is written at that interval during the gap, on a fixed schedule
+    from the gap's start, so the gap's total length is unchanged. The client leaving during the
+    gap is noticed and recorded within milliseconds.
+    """
+
+    seconds: float
+    keepalive_every: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_seconds("Gap.seconds", self.seconds)
+        if self.keepalive_every is not None and not (math.isfinite(self.keepalive_every) and self.keepalive_every > 0):
+            raise ValueError("keepalive_every must be > 0 seconds or None")
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Hold the connection open and silent until the client leaves or the server stops.
+
+    The response is never completed. This is the "model hangs" case that only an abort ends.
+    """
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Abort the TCP connection with an RST (SO_LINGER 0, then close), at this point."""
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """Write ``raw`` bytes verbatim into the body (not SSE-framed), then carry on.
+
+    In a non-streaming response the body becomes ``raw`` instead of the JSON.
+    """
+
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class StreamError:
+    """An error reported inside a 200 stream, after which the body ends.
+
+    Anthropic: ``event: error`` with ``{"type": "error", "error": {...}}``; OpenAI:
+    ``data: {"error": {...}}``. Non-streaming, it becomes an HTTP 500 with that error body.
+    """
+
+    type: str = "overloaded_error"
+    message: str = "Overloaded"
+
+
+@dataclass(frozen=True)
+class Truncate:
+    """End the body here, in good HTTP order, but without the dialect's closing events.
+
+    The stream looks finished to the HTTP layer and unfinished to the SDK (no ``[DONE]`` /
+    ``message_stop``): the "upstream gave up mid-answer" case, which must not look like an abort.
+    Non-streaming, the JSON body is cut in half (framed correctly, unparseable).
+    """
+
+
+Step: TypeAlias = Text | Thinking | ToolCall | Gap | Stall | Reset | Malformed | StreamError | Truncate
+"""One element of :attr:`Script.steps`."""
+
+_STEP_TYPES = (Text, Thinking, ToolCall, Gap, Stall, Reset, Malformed, StreamError, Truncate)
+
+
+@dataclass(frozen=True)
+class Script:
+    """How the server answers one request.
+
+    ``head_delay`` withholds the status line itself (the "headers arrive late" case seen behind
+    proxies). The dialect's opening event (Anthropic ``message_start``, OpenAI's role chunk)
+    goes out with the first step that writes body bytes, so a leading silent :class:`Gap` means
+    "headers sent, body silent"; a Gap with keepalives writes, so it opens the body at its start.
+    A :class:`Stall` or :class:`Reset` as the *first* step acts before the status line (the
+    request hangs, or the connection dies, with no response at all); put ``Gap(0)`` before it
+    to send the headers first.
+    After the steps come the closing events (stop reason, usage, ``[DONE]`` / ``message_stop``)
+    unless a step ended the response first.
+    """
+
+    steps: Sequence[Step] = ()
+    head_delay: float = 0.0
+    status: int = 200
+    stop_reason: StopReason | None = None
+    """None: ``tool_use`` if there was a tool call, else ``end_turn``."""
+    input_tokens: int = 12
+    output_tokens: int | None = None
+    """None: one per content delta."""
+    model: str | None = None
+    """None: echo the request's ``model``."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Extra response headers."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.steps))
+        _check_seconds("head_delay", self.head_delay)
+        if not 200 <= self.status <= 599:
+            raise ValueError("status must be an HTTP status between 200 and 599")
+        for step in self.steps:
+            if not isinstance(step, _STEP_TYPES):
+                raise TypeError(f"not a script step: {step!r}")
+
+    # -- constructors for the common scenarios ----------------------------------------------
+
+    @classmethod
+    def simple(cls, text: str = "Hello from abortkit.", *, chunks: int = 4, head_delay: float = 0.0) -> Script:
+        """A normal reply: ``text`` cut into about ``chunks`` deltas, written back to back."""
+        return cls(steps=tuple(Text(part) for part in _split(text, chunks)), head_delay=head_delay)
+
+    @classmethod
+    def burst(cls, n_chunks: int = 200, *, text: str = "x", head_delay: float = 0.0) -> Script:
+        """``n_chunks`` deltas of ``text`` back to back: a fast model, for throughput and races."""
+        if n_chunks < 0:
+            raise ValueError("n_chunks must be >= 0")
+        return cls(steps=tuple(Text(text) for _ in range(n_chunks)), head_delay=head_delay)
+
+    @classmethod
+    def thinking_gap(
+        cls,
+        first: str = "Hello",
+        gap: float = 3.0,
+        then: str = " world",
+        keepalive_every: float | None = None,
+    ) -> Script:
+        """One chunk, then a long silent (or keepalive-only) gap, then the rest.
+
+        The canonical abort scenario: the consumer is blocked in a socket read mid-stream.
+        """
+        return cls(steps=(Text(first), Gap(gap, keepalive_every), Text(then)))
+
+    @classmethod
+    def headers_after(cls, seconds: float, text: str = "Hello from abortkit.", *, chunks: int = 4) -> Script:
+        """No status line until ``seconds`` have passed, then a normal reply.
+
+        The abort must work before any response object exists (the SDK call has not returned).
+        """
+        return cls.simple(text, chunks=chunks, head_delay=seconds)
+
+
+@dataclass(frozen=True)
+class HTTPError:
+    """Answer with an HTTP error status instead of a model reply.
+
+    ``body`` None renders the dialect's own error JSON (so the SDK's error class and message
+    parsing are exercised); ``retry_after`` sets ``retry-after`` in seconds (fractions allowed,
+    both SDKs accept them); ``should_retry`` sets ``x-should-retry``, which both SDKs obey.
+    """
+
+    status: int = 500
+    retry_after: float | None = None
+    body: bytes | Mapping[str, object] | None = None
+    message: str = "mock error"
+    should_retry: bool | None = None
+    head_delay: float = 0.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 400 <= self.status <= 599:
+            raise ValueError("HTTPError.status must be between 400 and 599")
+        _check_seconds("head_delay", self.head_delay)
+        if self.retry_after is not None:
+            _check_seconds("retry_after", self.retry_after)
+
+
+ScriptLike: TypeAlias = Script | HTTPError
+"""Anything :meth:`MockLLMServer.enqueue` accepts."""
+
+
+def _split(text: str, parts: int) -> list[str]:
+    """Cut ``text`` into at most ``parts`` non-empty pieces of near-equal length."""
+    if not text:
+        return []
+    parts = max(1, min(parts, len(text)))
+    size = math.ceil(len(text) / parts)
+    return [text[i : i + size] for i in range(0, len(text), size)]
