@@ -11,8 +11,7 @@ import httpx2
 import openai
 import pytest
 
-from abortkit.testing._script import Gap, Script, StreamError, Text, Thinking, ToolCall, Truncate
-from abortkit.testing._server import MockLLMServer
+from abortkit.testing import Gap, MockLLMServer, Script, StreamError, Text, Thinking, ToolCall, Truncate
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 

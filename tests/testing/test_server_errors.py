@@ -11,8 +11,7 @@ import httpx2
 import openai
 import pytest
 
-from abortkit.testing._script import Gap, HTTPError, Malformed, Reset, Script, Text
-from abortkit.testing._server import MockLLMServer
+from abortkit.testing import Gap, HTTPError, Malformed, MockLLMServer, Reset, Script, Text
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 

@@ -13,10 +13,7 @@ import httpx2
 import openai
 import pytest
 
-from abortkit.testing._proxy import BufferingProxy, ProxyMode
-from abortkit.testing._records import ProxiedRequest
-from abortkit.testing._script import Gap, Reset, Script, Text
-from abortkit.testing._server import MockLLMServer
+from abortkit.testing import BufferingProxy, Gap, MockLLMServer, ProxiedRequest, ProxyMode, Reset, Script, Text
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 TOLERANCE = 0.05

@@ -24,8 +24,7 @@ import httpx2
 import openai
 import pytest
 
-from abortkit.testing._script import Gap, Script, Stall, Text
-from abortkit.testing._server import MockLLMServer
+from abortkit.testing import Gap, MockLLMServer, Script, Stall, Text
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 RUNS = 5
