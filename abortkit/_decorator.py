@@ -12,7 +12,6 @@ friends, and binds correctly as a function, method, classmethod or staticmethod.
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
@@ -122,26 +121,26 @@ def _async_generator_call(signal: AbortSignal, wrapped: Callable[..., Any], args
     return _drive_async_generator(wrapped(*args, **kwargs), signal)
 
 
-def _push(signal: AbortSignal) -> contextvars.Token[tuple[AbortSignal, ...]]:
-    return _current.set((*_current.get(), signal))
-
-
 def _drive_generator(generator: Generator[Any, Any, Any], signal: AbortSignal) -> Generator[Any, Any, Any]:
     """Resume ``generator`` under the signal's scope; check before handing over each item.
 
     The scope is set around each resumption only: between items, the consumer's code
-    runs in its own context, as it would without the decorator.
+    runs in its own context, as it would without the decorator. What the body itself
+    changed in the scope (an ``abort_scope`` it opened and is still inside) is carried
+    over to its next resumption.
     """
     resume: Callable[[], Any] = generator.__next__
+    scoped: tuple[AbortSignal, ...] | None = None
     try:
         while True:
-            token = _push(signal)
+            token = _current.set((*_current.get(), signal) if scoped is None else scoped)
             try:
                 item = resume()
             except StopIteration as stop:
                 raise_if_aborted(signal, stop.value)
                 return stop.value
             finally:
+                scoped = _current.get()  # keep the scopes the body itself opened for its next resumption
                 _current.reset(token)
             if signal._aborted:
                 raise AbortError(signal.reason)
@@ -166,15 +165,17 @@ async def _drive_async_generator(
     generator: AsyncGenerator[Any, Any], signal: AbortSignal
 ) -> AsyncGenerator[Any, Any]:
     resume: Callable[[], Any] = generator.__anext__
+    scoped: tuple[AbortSignal, ...] | None = None
     try:
         while True:
-            token = _push(signal)
+            token = _current.set((*_current.get(), signal) if scoped is None else scoped)
             try:
                 item = await resume()
             except StopAsyncIteration:
                 raise_if_aborted(signal)
                 return
             finally:
+                scoped = _current.get()
                 _current.reset(token)
             if signal._aborted:
                 raise AbortError(signal.reason)

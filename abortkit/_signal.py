@@ -109,6 +109,10 @@ class ListenerRegistration:
         After it returns, the callback is not running (unless on this very thread) and
         never will run. Idempotent.
         """
+        # The common case inline (no abort happened): one atomic pop claims it.
+        if self._signal._pending.pop(self, _MISSING) is not _MISSING:
+            self._state = _REMOVED
+            return True
         return self._detach(wait=True)
 
     def _detach(self, *, wait: bool) -> bool:
@@ -212,10 +216,10 @@ class AbortSignal:
         A signal aborts at most once, so a callback runs at most once; ``once`` is
         accepted for WHATWG parity and must be a bool.
         """
+        if once is not True and once is not False:
+            raise TypeError(f"add_listener() once must be a bool, not {type(once).__name__}")
         if not callable(callback):
             raise TypeError(f"add_listener() callback must be callable, not {type(callback).__name__}")
-        if not isinstance(once, bool):
-            raise TypeError(f"add_listener() once must be a bool, not {type(once).__name__}")
         registration = ListenerRegistration(self, callback, once)
         pending = self._pending
         pending[registration] = True

@@ -233,3 +233,27 @@ def test_coroutine_kinds() -> None:
         assert [i async for i in stream(["x"], abort_signal=AbortController().signal)] == ["x"]
 
     asyncio.run(main())
+
+
+def test_async_generator_keeps_its_own_scope_across_yields() -> None:
+    outer, inner = AbortController(), AbortController()
+
+    @abortable
+    async def generate(abort_signal: AbortSignal | None = None) -> AsyncIterator[tuple[AbortSignal, ...]]:
+        from abortkit import abort_scope
+
+        async with abort_scope(inner.signal):
+            yield current_signals()
+            yield current_signals()
+        yield current_signals()
+
+    async def main() -> list[tuple[AbortSignal, ...]]:
+        seen = []
+        async for value in generate(abort_signal=outer.signal):
+            seen.append(value)
+            assert current_signals() == ()  # the consumer's own context is untouched
+        return seen
+
+    first, second, third = asyncio.run(main())
+    assert first == second == (outer.signal, inner.signal)
+    assert third == (outer.signal,)
