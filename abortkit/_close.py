@@ -7,9 +7,14 @@ Sequence and races (sync ``with``)
    is the "recheck": no abort can fall between a check and the registration), and
    then enter raises ``AbortError`` before the body runs.
 2. abort, on the aborting thread: shut the socket down (the blocked ``recv`` returns
-   within a millisecond), then close the response. The guard makes both no-ops once
-   the consumer has released the connection, so a connection the pool already handed
-   to another request is never touched.
+   within a millisecond). The guard makes it a no-op once the consumer has released
+   the connection, so a connection the pool already handed to another request is
+   never touched. The close itself is left to the consumer's thread (exit): closing
+   from the aborting thread frees the file descriptor while the consumer may be about
+   to read it, and a new connection can get the same number (found by the pool-race
+   stress test). Only when there is no socket to shut down (HTTP/2, or an object that
+   is not an HTTP response) does the aborting thread close, since nothing else wakes
+   the consumer.
 3. exit, on the consumer thread: detach the listener. If the listener is running on
    another thread, wait for it: once exit returns it is not running and never will.
    Then translate: an ``Exception`` leaving the block while the signal is aborted
@@ -28,10 +33,12 @@ with no HTTP response to inspect, any abort during the block counts as interrupt
 
 Async (``async with``)
 ----------------------
-The socket is shut down on the aborting thread (a thread-safe syscall that wakes the
-loop's selector); ``aclose()`` is scheduled on the consumer's loop, and exit awaits
-it. A close scheduled but not yet started when exit runs is dropped: after exit,
-nothing of ours runs.
+The aborting thread decides whether the abort interrupts the response (was it still
+live?) exactly as in the sync case, and schedules the interruption on the consumer's
+loop (batched with every other stream of that loop, see ``_loop.py``); there the
+socket is shut down and ``aclose()`` started, and exit awaits it. An interruption
+scheduled but not yet run when exit runs is dropped (exit closes the response
+itself): after exit, nothing of ours runs.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from typing import Any, Generic, TypeVar
 
 from ._errors import AbortError
 from ._loop import LoopHandle
-from ._responses import ConnectionGuard, Target, resolve_target
+from ._responses import NO_SOCKET, RELEASED, ConnectionGuard, Target, resolve_target
 from ._scope import abort_scope, check_signal
 from ._signal import AbortSignal, ListenerRegistration
 
@@ -64,7 +71,9 @@ class close_on_abort(Generic[R]):
     """
 
     __slots__ = (
+        "_aborted_at_entry",
         "_close_task",
+        "_closed",
         "_entered",
         "_exited",
         "_guard",
@@ -87,6 +96,8 @@ class close_on_abort(Generic[R]):
         self._loop: LoopHandle | None = None
         self._close_task: Any = None
         self._interrupted = False
+        self._aborted_at_entry = False
+        self._closed = False  # the sync close has been called (once is enough)
         self._entered = False
         self._exited = False
 
@@ -110,13 +121,16 @@ class close_on_abort(Generic[R]):
         # No fast-path check here: the listener must run (closing the response) first.
         self._scope._push()
 
-    def _interrupt(self) -> bool:
-        """Shut the connection down if it is still ours; True if it was live."""
-        guard = self._guard
-        live = guard.shutdown() if guard is not None else True
-        if live:
+    def _interrupt(self) -> str:
+        """Shut the connection down if it is still ours (see ``ConnectionGuard.shutdown``)."""
+        outcome = self._guard.shutdown() if self._guard is not None else NO_SOCKET
+        if outcome != RELEASED:
             self._interrupted = True
-        return live
+        return outcome
+
+    def _leave_before_body(self) -> None:
+        """Already aborted at entry: the body must not run, whatever the response's state."""
+        self._aborted_at_entry = True
 
     def _finish(self, exc: BaseException | None) -> None:
         """Leave the scope, put the byte stream back, and raise what exit must raise."""
@@ -124,12 +138,18 @@ class close_on_abort(Generic[R]):
         if self._guard is not None:
             self._guard.uninstall()
         self._scope.__exit__(None if exc is None else type(exc), exc, None)
-        if exc is None and self._interrupted and self._signal is not None:
+        if exc is None and (self._interrupted or self._aborted_at_entry) and self._signal is not None:
             raise AbortError(self._signal.reason)
 
     # -- sync --------------------------------------------------------------------------
     def _on_abort_sync(self) -> None:
-        if self._interrupt():
+        # With the socket shut down, the blocked read is already woken: the close is left
+        # to the consumer (exit). Closing here would free the file descriptor while the
+        # consumer may still be about to read it: the kernel can hand the same number to
+        # a new connection, and the consumer would then read another request's bytes.
+        # With no socket to shut down, closing is the only way to wake the consumer.
+        if self._interrupt() == NO_SOCKET:
+            self._closed = True
             close = self._target.sync_close
             assert close is not None
             close()
@@ -144,6 +164,7 @@ class close_on_abort(Generic[R]):
         if self._signal is not None:
             self._registration = self._signal.add_listener(self._on_abort_sync)
             if self._signal._aborted:  # tripped before the body: the listener has run
+                self._leave_before_body()
                 self.__exit__(None, None, None)
         return self._response
 
@@ -155,20 +176,35 @@ class close_on_abort(Generic[R]):
     ) -> None:
         if self._registration is not None:
             self._registration.remove()  # waits for a listener running on another thread
+            self._registration = None  # and break the cycle registration -> bound listener -> self
+        self._exited = True
+        if (self._interrupted or self._aborted_at_entry) and not self._closed:
+            self._closed = True
+            try:
+                close = self._target.sync_close
+                assert close is not None
+                close()  # on the consumer's thread: see _on_abort_sync
+            except Exception:
+                logger.debug("closing %r after an abort failed", self._response, exc_info=True)
         self._finish(exc)
 
     # -- async -------------------------------------------------------------------------
     def _on_abort_async(self) -> None:
-        # Any thread. The shutdown wakes the loop's selector; the close belongs to the loop.
-        if self._interrupt():
+        # Any thread. Decide "interrupted" now, as the sync path does (was the response
+        # still live when the signal tripped?), and hand the work to the loop (batched).
+        if self._guard is None or not self._guard.released:
+            self._interrupted = True
             loop = self._loop
             assert loop is not None
-            loop.call_soon(self._start_close)
+            loop.call_soon(self._interrupt_on_loop)
 
-    def _start_close(self) -> None:
-        # On the loop. After exit, nothing of ours may run.
-        if not self._exited and self._close_task is None:
-            self._close_task = self._loop.spawn(self._aclose) if self._loop is not None else None
+    def _interrupt_on_loop(self) -> None:
+        # On the loop. After exit, nothing of ours may run (exit closes it itself).
+        if self._exited or self._close_task is not None or self._loop is None:
+            return
+        if self._guard is not None:
+            self._guard.shutdown()
+        self._close_task = self._loop.spawn(self._aclose)
 
     async def _aclose(self) -> None:
         if self._target.async_close is not None:
@@ -181,7 +217,9 @@ class close_on_abort(Generic[R]):
         self._begin()
         if self._signal is not None:
             self._registration = self._signal.add_listener(self._on_abort_async)
-            if self._signal._aborted:
+            if self._signal._aborted:  # tripped before the body: interrupt now, on this loop
+                self._interrupt_on_loop()
+                self._leave_before_body()
                 await self.__aexit__(None, None, None)
         return self._response
 
@@ -193,6 +231,7 @@ class close_on_abort(Generic[R]):
     ) -> None:
         if self._registration is not None:
             self._registration.remove()
+            self._registration = None
         self._exited = True
         cancelled = exc is not None and not isinstance(exc, Exception)
         try:

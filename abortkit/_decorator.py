@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 import wrapt
 
 from ._errors import AbortError
-from ._scope import _current, abort_scope, check_signal, raise_if_aborted
+from ._scope import _current, abort_scope, check_signal, raise_if_aborted, with_signal
 from ._signal import AbortSignal
 from ._translate import as_abort_error
 
@@ -133,7 +133,7 @@ def _drive_generator(generator: Generator[Any, Any, Any], signal: AbortSignal) -
     scoped: tuple[AbortSignal, ...] | None = None
     try:
         while True:
-            token = _current.set((*_current.get(), signal) if scoped is None else scoped)
+            token = _current.set(with_signal(signal) if scoped is None else scoped)
             try:
                 item = resume()
             except StopIteration as stop:
@@ -168,7 +168,7 @@ async def _drive_async_generator(
     scoped: tuple[AbortSignal, ...] | None = None
     try:
         while True:
-            token = _current.set((*_current.get(), signal) if scoped is None else scoped)
+            token = _current.set(with_signal(signal) if scoped is None else scoped)
             try:
                 item = await resume()
             except StopAsyncIteration:

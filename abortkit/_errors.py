@@ -51,9 +51,11 @@ def _rebuild_abort_error(cls: type[AbortError], reason: Any, partial: Any) -> Ab
 class AbortUnwind(BaseException):
     """Internal: unwinds an SDK call from the network layer without being retried.
 
-    Never escapes an abortkit boundary; seeing one outside means a network stream was
-    instrumented with :func:`abortkit.instrument` but the call ran without an
-    enclosing ``abort_scope``, which cannot happen through the public API.
+    Every abortkit boundary (``abort_scope``, ``close_on_abort``, ``abortable_iter``,
+    ``@abortable``) turns it into ``AbortError``. One way past them exists: a task
+    created inside a scope inherits the scope (a context variable), and if that task is
+    awaited *outside* any boundary, its ``AbortUnwind`` reaches the awaiting code. Await
+    such tasks inside the scope (or wrap the await in ``abort_scope(signal)``).
     """
 
     reason: Any

@@ -39,9 +39,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ._errors import AbortUnwind
+from ._loop import LoopHandle
 from ._scope import _current
 from ._signal import AbortSignal, ListenerRegistration
-from ._sockets import find_socket, is_multiplexed, shutdown_socket
+from ._sockets import SocketInterrupter
 from ._watchdog import _watchdogs, report_progress
 
 __all__ = [
@@ -90,15 +91,19 @@ class _StreamBase:
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self._interruptible: bool | None = None
+        # Shared with close_on_abort's guard (through the response's "network_stream").
+        self.abortkit_interrupter = SocketInterrupter(inner)
+        self._interrupt = self.abortkit_interrupter.interrupt
 
-    def _interrupt(self) -> None:
-        if self._interruptible is None:
-            self._interruptible = not is_multiplexed(self._inner)
-        if self._interruptible:
-            sock = find_socket(self._inner)
-            if sock is not None:
-                shutdown_socket(sock)
+    def _drop_if_tripped(self, watch: _Watch) -> None:
+        """Bytes read after the abort are not handed over, on a connection of our own.
+
+        On HTTP/2 the bytes may be other streams' frames (whichever request holds
+        httpcore's read lock reads for all of them): they are handed over, and the
+        aborted request stops at its next call, before reading anything more.
+        """
+        if not self.abortkit_interrupter.multiplexed:
+            watch.raise_if_tripped()
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -124,7 +129,7 @@ class AbortableNetworkStream(_StreamBase):
                 raise
         finally:
             watch.stop()
-        watch.raise_if_tripped()  # bytes read after the abort are not handed over
+        self._drop_if_tripped(watch)
         return result
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -144,13 +149,30 @@ class AbortableNetworkStream(_StreamBase):
 
 
 class AbortableAsyncNetworkStream(_StreamBase):
-    """An async httpcore network stream whose awaits obey the current scope."""
+    """An async httpcore network stream whose awaits obey the current scope.
+
+    The listener only schedules the shutdown on the stream's loop (batched: see
+    ``_loop.py``), so an abort of a thousand streams costs the aborting thread a
+    thousand deque appends, not a thousand syscalls fighting the loop for the GIL.
+    """
+
+    _on_abort: Callable[[], object] | None = None
+
+    def _schedule_interrupt(self) -> Callable[[], object]:
+        handle = LoopHandle.capture()
+        interrupt = self._interrupt
+
+        def on_abort() -> None:
+            handle.call_soon(interrupt)
+
+        self._on_abort = on_abort
+        return on_abort
 
     async def _call(self, method: Callable[..., Awaitable[T]], *args: Any) -> T:
         signals = _current.get()
         if not signals:
             return await method(*args)
-        watch = _Watch(signals, self._interrupt)
+        watch = _Watch(signals, self._on_abort or self._schedule_interrupt())
         try:
             watch.raise_if_tripped()
             try:
@@ -160,7 +182,7 @@ class AbortableAsyncNetworkStream(_StreamBase):
                 raise
         finally:
             watch.stop()
-        watch.raise_if_tripped()
+        self._drop_if_tripped(watch)
         return result
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:

@@ -22,9 +22,11 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ._sockets import find_socket, is_multiplexed, shutdown_socket
+from ._sockets import interrupter_for
 
-__all__ = ["ConnectionGuard", "Target", "resolve_target"]
+__all__ = ["NO_SOCKET", "RELEASED", "SHUT_DOWN", "ConnectionGuard", "Target", "resolve_target"]
+
+RELEASED, SHUT_DOWN, NO_SOCKET = "released", "shut down", "no socket"
 
 
 def _is_http_response(obj: Any) -> bool:
@@ -125,7 +127,11 @@ class ConnectionGuard:
 
     def __init__(self, response: Any) -> None:
         self._response = response
-        self._lock = threading.Lock()
+        # Re-entrant: an abort may run in a signal handler on the consumer's thread while
+        # that thread is inside release(). Each critical section is safe to interleave
+        # that way: an abort landing inside release() before the flag is set shuts down
+        # a connection that is still ours; one landing after sees it released.
+        self._lock = threading.RLock()
         self._released = bool(response.is_closed)
         self._original = response.stream
         self._installed: Any = None
@@ -145,22 +151,23 @@ class ConnectionGuard:
             self._released = True
             return first
 
-    def shutdown(self) -> bool:
+    def shutdown(self) -> str:
         """Shut the socket down if the connection is still this response's.
 
-        Returns True if the response was still live (the abort interrupted it). An
-        HTTP/2 socket is shared with other streams and is never shut down; closing the
-        response resets only this stream.
+        Returns ``RELEASED`` (the response had already let go of its connection: the
+        abort interrupted nothing), ``SHUT_DOWN`` (the blocked read is woken; the close
+        is left to the consumer's thread) or ``NO_SOCKET`` (live, but no socket to shut
+        down, e.g. HTTP/2, whose socket carries other streams: only closing the
+        response can stop it).
         """
         with self._lock:
             if self._released:
-                return False
-            network_stream = self._response.extensions.get("network_stream")
-            if self._response.http_version != "HTTP/2" and not is_multiplexed(network_stream):
-                sock = find_socket(network_stream)
-                if sock is not None:
-                    shutdown_socket(sock)
-            return True
+                return RELEASED
+            if self._response.http_version != "HTTP/2":
+                network_stream = self._response.extensions.get("network_stream")
+                if network_stream is not None and interrupter_for(network_stream).interrupt():
+                    return SHUT_DOWN
+            return NO_SOCKET
 
     def uninstall(self) -> None:
         """Put the original byte stream back (only if ours is still in place)."""

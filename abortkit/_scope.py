@@ -30,6 +30,13 @@ def current_signals() -> tuple[AbortSignal, ...]:
     return _current.get()
 
 
+def with_signal(signal: AbortSignal) -> tuple[AbortSignal, ...]:
+    """The current signals plus ``signal``; a signal already in scope is not added twice
+    (every blocking call would otherwise register, and run, its listener twice)."""
+    signals = _current.get()
+    return signals if signal in signals else (*signals, signal)
+
+
 def check_signal(signal: object, what: str) -> AbortSignal | None:
     """Validate a ``signal`` argument: an AbortSignal or None, else TypeError."""
     if signal is None or isinstance(signal, AbortSignal):
@@ -68,7 +75,7 @@ class abort_scope:
         if signal is not None:
             if self._token is not None:
                 raise RuntimeError("abort_scope is not re-entrant: create one per block")
-            self._token = _current.set((*_current.get(), signal))
+            self._token = _current.set(with_signal(signal))
 
     def __exit__(
         self,

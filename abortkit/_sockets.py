@@ -19,7 +19,7 @@ import socket
 import sys
 from typing import Any
 
-__all__ = ["find_socket", "is_multiplexed", "shutdown_socket"]
+__all__ = ["SocketInterrupter", "find_socket", "interrupter_for", "is_multiplexed", "shutdown_socket"]
 
 _CLOSE_TOO = sys.platform == "win32"
 
@@ -61,3 +61,44 @@ def is_multiplexed(network_stream: Any) -> bool:
         return ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
     except Exception:
         return False
+
+
+class SocketInterrupter:
+    """Shuts one connection's socket down, at most once.
+
+    The socket and whether it is multiplexed are looked up once, on first use:
+    anyio answers ``get_extra_info`` by building a dict of every attribute (with
+    ``getpeername`` syscalls), about 100 us a call, which a thousand simultaneous
+    aborts cannot afford several times over. Shutting down twice would be harmless
+    but costs a syscall: close_on_abort and the network layer share one interrupter.
+    """
+
+    __slots__ = ("_done", "_multiplexed", "_network_stream", "_shut_down")
+
+    def __init__(self, network_stream: Any) -> None:
+        self._network_stream = network_stream
+        self._done = False
+        self._shut_down = False
+        self._multiplexed: bool | None = None
+
+    @property
+    def multiplexed(self) -> bool:
+        """True for an HTTP/2 connection: its socket carries other streams, hands off."""
+        if self._multiplexed is None:
+            self._multiplexed = is_multiplexed(self._network_stream)
+        return self._multiplexed
+
+    def interrupt(self) -> bool:
+        """Shut the socket down (once); True if there is a socket and it was shut down."""
+        if not self._done:  # a benign race: at worst a second, harmless shutdown
+            self._done = True
+            if not self.multiplexed:
+                sock = find_socket(self._network_stream)
+                self._shut_down = sock is not None and shutdown_socket(sock)
+        return self._shut_down
+
+
+def interrupter_for(network_stream: Any) -> SocketInterrupter:
+    """The network stream's own interrupter (abortkit's instrumented streams have one)."""
+    own = getattr(network_stream, "abortkit_interrupter", None)
+    return own if isinstance(own, SocketInterrupter) else SocketInterrupter(network_stream)

@@ -3,6 +3,7 @@
 Each provider owns only its SDK's shape; every abort mechanism comes from abortkit.
 """
 
+from ._accumulate import IncompleteResponseError
 from ._base import Provider
 from ._types import ChatResult, Message, Tool, ToolCall, Usage
 from .anthropic import AnthropicProvider
@@ -12,6 +13,7 @@ from .openai_compatible import OpenAICompatibleProvider
 __all__ = [
     "AnthropicProvider",
     "ChatResult",
+    "IncompleteResponseError",
     "Message",
     "MinimaxProvider",
     "OpenAICompatibleProvider",

@@ -11,7 +11,19 @@ from collections.abc import Callable
 
 from ._types import ChatResult, ToolCall, Usage
 
-__all__ = ["Accumulator"]
+__all__ = ["Accumulator", "IncompleteResponseError"]
+
+
+class IncompleteResponseError(Exception):
+    """The stream ended before the model finished (no stop reason), and nobody aborted it.
+
+    ``partial`` holds what arrived, as ``AbortError.partial`` would; the difference is
+    the cause: the upstream cut the answer short, not the caller.
+    """
+
+    def __init__(self, partial: ChatResult) -> None:
+        super().__init__(f"the stream ended before the model finished ({len(partial.text)} characters received)")
+        self.partial = partial
 
 
 class Accumulator:
@@ -63,7 +75,13 @@ class Accumulator:
         self._complete_calls.append(call)
 
     def result(self) -> ChatResult:
-        """The complete answer: open tool calls are complete once the stream ended."""
+        """The complete answer: open tool calls are complete once the stream ended.
+
+        A stream that ended without its closing events (no finish or stop reason: the
+        upstream gave up mid-answer) is not complete, and must not look it.
+        """
+        if self.stop_reason is None:
+            raise IncompleteResponseError(self.partial())
         self.tool_calls_done_before(None)
         return self.partial()
 
