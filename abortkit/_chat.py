@@ -131,7 +131,6 @@ def run_chat(
             provider = make_provider(kind, base_url, model, api_key_env, api_key="mock-key")
         else:
             provider = make_provider(kind, base_url, model, api_key_env)
-        provider.sdk_client()  # build the SDK client now, not on the first (abortable) turn
     except UsageError as error:
         out.write(f"abortkit chat: {error}\n")
         return 2

@@ -81,22 +81,20 @@ class Provider(ABC):
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be a non-negative int, not {max_retries!r}")
         self._options = {"base_url": base_url, "api_key": api_key, "max_retries": max_retries}
-        self._http_client = http_client
+        # Built now, not on the first call: building an SDK client takes tens of
+        # milliseconds cold, and an abort during it would only be noticed afterwards.
         self._clients: dict[bool, Any] = {}
         for asynchronous, given in ((False, client), (True, async_client)):
-            if given is not None:
-                self._clients[asynchronous] = instrument(given)
+            if given is None:
+                options = dict(self._options)
+                if http_client is not None and hasattr(http_client, "aclose") == asynchronous:
+                    options["http_client"] = http_client
+                given = self._make_client(asynchronous, options)
+            self._clients[asynchronous] = instrument(given)
 
     def sdk_client(self, asynchronous: bool = False) -> Any:
-        """The SDK client (sync or async), created on first use and instrumented."""
-        sdk = self._clients.get(asynchronous)
-        if sdk is None:
-            options = dict(self._options)
-            http = self._http_client
-            if http is not None and hasattr(http, "aclose") == asynchronous:
-                options["http_client"] = http
-            sdk = self._clients[asynchronous] = instrument(self._make_client(asynchronous, options))
-        return sdk
+        """The SDK client (sync or async), instrumented so that every phase is abortable."""
+        return self._clients[asynchronous]
 
     # -- the public interface -------------------------------------------------------------
     def chat_stream_response(
