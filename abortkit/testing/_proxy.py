@@ -86,16 +86,31 @@ class BufferingProxy(LoopbackService):
         upstream_ssl_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
     ) -> None:
+        if not isinstance(upstream_base_url, str):
+            raise TypeError(
+                f"BufferingProxy(upstream_base_url=...) must be a str, not {type(upstream_base_url).__name__}"
+            )
+        if not isinstance(mode, str):
+            raise TypeError(f"BufferingProxy(mode=...) must be a str, one of {_MODES}, not {type(mode).__name__}")
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        super().__init__(tls=tls, host=host)
+        if upstream_ssl_context is not None and not isinstance(upstream_ssl_context, ssl.SSLContext):
+            raise TypeError(
+                "BufferingProxy(upstream_ssl_context=...) must be an ssl.SSLContext or None, "
+                f"not {type(upstream_ssl_context).__name__}"
+            )
         parts = urlsplit(upstream_base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) base URL: {upstream_base_url!r}")
+        try:
+            up_port = parts.port
+        except ValueError as exc:  # "Port out of range 0-65535", "Port could not be cast ..."
+            raise ValueError(f"upstream_base_url has a bad port: {upstream_base_url!r} ({exc})") from None
+        super().__init__(tls=tls, host=host)
         self.mode: ProxyMode = mode
         self.upstream_base_url = upstream_base_url
         self._up_host = parts.hostname
-        self._up_port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._up_port = up_port or (443 if parts.scheme == "https" else 80)
         self._up_netloc = parts.netloc
         self._up_prefix = parts.path.rstrip("/")
         self._up_ctx: ssl.SSLContext | None = None

@@ -14,9 +14,10 @@ a connection that dies, bytes that do not parse.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from numbers import Real
+from typing import Literal, TypeAlias, get_args
 
 __all__ = [
     "Gap",
@@ -40,9 +41,56 @@ StopReason: TypeAlias = Literal["end_turn", "max_tokens", "tool_use", "stop_sequ
 ``stop`` / ``length`` / ``tool_calls`` / ``stop``."""
 
 
+_STOP_REASONS: tuple[str, ...] = get_args(StopReason)
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def _is_number(value: object) -> bool:
+    """A real number of seconds; ``bool`` is not one."""
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _check_seconds(name: str, value: float) -> None:
-    if not math.isfinite(value) or value < 0:
+    if not _is_number(value):
+        raise TypeError(f"{name} must be a number of seconds, not {_type_name(value)}")
+    if not _is_finite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+
+
+def _check_str(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {_type_name(value)}")
+
+
+def _check_optional_str(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, not {_type_name(value)}")
+
+
+def _check_int(name: str, value: object, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        wanted = "an int or None" if optional else "an int"
+        raise TypeError(f"{name} must be {wanted}, not {_type_name(value)}")
+
+
+def _check_headers(name: str, value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of str to str, not {_type_name(value)}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise TypeError(f"{name} must map str to str, got {key!r}: {item!r}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +98,9 @@ class Text:
     """One text delta. Consecutive Text steps extend the same text block."""
 
     text: str
+
+    def __post_init__(self) -> None:
+        _check_str("Text.text", self.text)
 
 
 @dataclass(frozen=True)
@@ -63,6 +114,10 @@ class Thinking:
 
     text: str
     signature: str = "mock-signature"
+
+    def __post_init__(self) -> None:
+        _check_str("Thinking.text", self.text)
+        _check_str("Thinking.signature", self.signature)
 
 
 @dataclass(frozen=True)
@@ -80,6 +135,10 @@ class ToolCall:
     chunk_size: int = 8
 
     def __post_init__(self) -> None:
+        _check_str("ToolCall.name", self.name)
+        _check_str("ToolCall.arguments_json", self.arguments_json)
+        _check_optional_str("ToolCall.id", self.id)
+        _check_int("ToolCall.chunk_size", self.chunk_size)
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
 
@@ -99,7 +158,10 @@ class Gap:
 
     def __post_init__(self) -> None:
         _check_seconds("Gap.seconds", self.seconds)
-        if self.keepalive_every is not None and not (math.isfinite(self.keepalive_every) and self.keepalive_every > 0):
+        every = self.keepalive_every
+        if every is not None and not _is_number(every):
+            raise TypeError(f"Gap.keepalive_every must be a number of seconds or None, not {_type_name(every)}")
+        if every is not None and not (_is_finite(every) and every > 0):
             raise ValueError("keepalive_every must be > 0 seconds or None")
 
 
@@ -125,6 +187,11 @@ class Malformed:
 
     raw: bytes
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.raw, (bytes, bytearray, memoryview)):
+            raise TypeError(f"Malformed.raw must be bytes, not {_type_name(self.raw)} (encode a str first)")
+        object.__setattr__(self, "raw", bytes(self.raw))
+
 
 @dataclass(frozen=True)
 class StreamError:
@@ -136,6 +203,10 @@ class StreamError:
 
     type: str = "overloaded_error"
     message: str = "Overloaded"
+
+    def __post_init__(self) -> None:
+        _check_str("StreamError.type", self.type)
+        _check_str("StreamError.message", self.message)
 
 
 @dataclass(frozen=True)
@@ -183,13 +254,23 @@ class Script:
     """Extra response headers."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "steps", tuple(self.steps))
-        _check_seconds("head_delay", self.head_delay)
-        if not 200 <= self.status <= 599:
-            raise ValueError("status must be an HTTP status between 200 and 599")
-        for step in self.steps:
+        if isinstance(self.steps, (str, bytes, Mapping)) or not isinstance(self.steps, Iterable):
+            raise TypeError(f"Script.steps must be a sequence of steps, not {_type_name(self.steps)}")
+        steps = tuple(self.steps)
+        for step in steps:
             if not isinstance(step, _STEP_TYPES):
                 raise TypeError(f"not a script step: {step!r}")
+        _check_seconds("head_delay", self.head_delay)
+        _check_int("Script.status", self.status)
+        if not 200 <= self.status <= 599:
+            raise ValueError("status must be an HTTP status between 200 and 599")
+        if self.stop_reason is not None and self.stop_reason not in _STOP_REASONS:
+            raise ValueError(f"Script.stop_reason must be one of {_STOP_REASONS} or None, not {self.stop_reason!r}")
+        _check_int("Script.input_tokens", self.input_tokens)
+        _check_int("Script.output_tokens", self.output_tokens, optional=True)
+        _check_optional_str("Script.model", self.model)
+        _check_headers("Script.headers", self.headers)
+        object.__setattr__(self, "steps", steps)
 
     # -- constructors for the common scenarios ----------------------------------------------
 
@@ -246,11 +327,18 @@ class HTTPError:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_int("HTTPError.status", self.status)
         if not 400 <= self.status <= 599:
             raise ValueError("HTTPError.status must be between 400 and 599")
         _check_seconds("head_delay", self.head_delay)
         if self.retry_after is not None:
             _check_seconds("retry_after", self.retry_after)
+        if self.body is not None and not isinstance(self.body, (bytes, Mapping)):
+            raise TypeError(f"HTTPError.body must be bytes, a mapping or None, not {_type_name(self.body)}")
+        _check_str("HTTPError.message", self.message)
+        if self.should_retry is not None and not isinstance(self.should_retry, bool):
+            raise TypeError(f"HTTPError.should_retry must be a bool or None, not {_type_name(self.should_retry)}")
+        _check_headers("HTTPError.headers", self.headers)
 
 
 ScriptLike: TypeAlias = Script | HTTPError

@@ -57,6 +57,11 @@ class MockLLMServer(LoopbackService):
     """
 
     def __init__(self, *, tls: bool = False, host: str = "127.0.0.1", default_script: ScriptLike | None = None) -> None:
+        if default_script is not None and not isinstance(default_script, (Script, HTTPError)):
+            raise TypeError(
+                f"MockLLMServer(default_script=...) must be a Script, an HTTPError or None, "
+                f"not {type(default_script).__name__}"
+            )
         super().__init__(tls=tls, host=host)
         self._queue: deque[ScriptLike] = deque()
         self._queue_lock = threading.Lock()

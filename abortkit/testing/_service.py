@@ -45,6 +45,13 @@ class LoopbackService(ABC):
     """
 
     def __init__(self, *, tls: bool = False, host: str = "127.0.0.1") -> None:
+        name = type(self).__name__
+        if not isinstance(tls, bool):
+            raise TypeError(f"{name}(tls=...) must be a bool, not {type(tls).__name__}")
+        if not isinstance(host, str):
+            raise TypeError(f"{name}(host=...) must be a str (an IP address to listen on), not {type(host).__name__}")
+        if not host:
+            raise ValueError(f"{name}(host=...) must not be empty")
         self._tls_enabled = tls
         self._host = host
         self._tls: TLSMaterial | None = None
@@ -68,26 +75,38 @@ class LoopbackService(ABC):
         """Bind, listen and start accepting; the service is reachable when this returns."""
         if self._started:
             raise RuntimeError(f"{type(self).__name__} can only be started once")
-        self._started = True
-        if self._tls_enabled:
-            self._tls = TLSMaterial(self._host)
-            self._server_ctx = self._tls.server_context()
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        # Everything is built into locals first and published only once the accept thread
+        # runs: a failed start() leaves no socket, TLS file or thread, and stop() a no-op.
+        tls: TLSMaterial | None = None
+        listener: socket.socket | None = None
+        wake: Wake | None = None
         try:
+            server_ctx: ssl.SSLContext | None = None
+            if self._tls_enabled:
+                tls = TLSMaterial(self._host)
+                server_ctx = tls.server_context()
+            family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+            listener = socket.socket(family, socket.SOCK_STREAM)
             listener.bind((self._host, 0))
             listener.listen(LISTEN_BACKLOG)
             listener.setblocking(False)
+            port = listener.getsockname()[1]
+            wake = Wake()
+            self._tls, self._server_ctx, self._listener, self._port, self._wake = tls, server_ctx, listener, port, wake
+            self._accept_thread = threading.Thread(
+                target=self._accept_loop, name=f"abortkit-{type(self).__name__}-accept", daemon=True
+            )
+            self._accept_thread.start()
         except BaseException:
-            listener.close()
+            self._tls = self._server_ctx = self._listener = self._port = self._wake = self._accept_thread = None
+            if wake is not None:
+                wake.close()
+            if listener is not None:
+                listener.close()
+            if tls is not None:
+                tls.close()
             raise
-        self._listener = listener
-        self._port = listener.getsockname()[1]
-        self._wake = Wake()
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"abortkit-{type(self).__name__}-accept", daemon=True
-        )
-        self._accept_thread.start()
+        self._started = True
         return self
 
     def stop(self) -> None:

@@ -173,7 +173,7 @@ def _read_first_then_close_openai(server: MockLLMServer, script: Script) -> floa
 
 @pytest.mark.parametrize(
     "script",
-    [Script.thinking_gap(gap=3.0), Script(steps=(Text("Hello"), Stall())), Script.thinking_gap(3.0, keepalive_every=1)],
+    [Script.thinking_gap(gap=3.0), Script(steps=(Text("Hello"), Stall())), Script.thinking_gap(gap=3.0, keepalive_every=1)],
     ids=["gap", "stall", "gap-with-keepalives"],
 )
 def test_client_close_mid_response_is_recorded(server: MockLLMServer, script: Script) -> None:
