@@ -208,6 +208,7 @@ class AbortableNetworkBackend:
     """Wraps a sync httpcore/httpcore2 network backend (``SyncBackend``)."""
 
     def __init__(self, inner: Any) -> None:
+        _check_backend(inner, type(self).__name__)
         self._inner = inner
 
     @property
@@ -234,6 +235,11 @@ class AbortableNetworkBackend:
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+def _check_backend(inner: Any, what: str) -> None:
+    if not callable(getattr(inner, "connect_tcp", None)):
+        raise TypeError(f"{what} wraps an httpcore network backend (with connect_tcp), not {type(inner).__name__}")
 
 
 def _connect_abortably(
@@ -285,6 +291,7 @@ class AbortableAsyncNetworkBackend:
     """Wraps an async httpcore/httpcore2 network backend (``AutoBackend``, anyio, trio)."""
 
     def __init__(self, inner: Any) -> None:
+        _check_backend(inner, type(self).__name__)
         self._inner = inner
 
     @property

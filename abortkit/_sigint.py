@@ -14,15 +14,14 @@ module's lock-free design (see ``_signal.py``) is what makes that safe.
 
 from __future__ import annotations
 
-import math
 import signal as signals
 import threading
 import time
-from numbers import Real
 from types import FrameType, TracebackType
 from typing import Any
 
 from ._signal import AbortController
+from ._validate import seconds as check_seconds
 
 __all__ = ["abort_on_sigint"]
 
@@ -40,12 +39,9 @@ class abort_on_sigint:
     def __init__(self, controller: AbortController, *, double_press_window: float = 1.0) -> None:
         if not isinstance(controller, AbortController):
             raise TypeError(f"abort_on_sigint() needs an AbortController, not {type(controller).__name__}")
-        if isinstance(double_press_window, bool) or not isinstance(double_press_window, Real):
-            raise TypeError("abort_on_sigint() double_press_window must be a number of seconds")
-        if math.isnan(double_press_window) or double_press_window < 0:
-            raise ValueError(f"abort_on_sigint() double_press_window must be >= 0, not {double_press_window!r}")
+        window = check_seconds("abort_on_sigint() double_press_window", double_press_window)
         self._controller = controller
-        self._window = float(double_press_window)
+        self._window = window
         self._previous = None
         self._last_press = None
 

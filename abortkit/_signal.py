@@ -41,11 +41,11 @@ import math
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from numbers import Real
 from types import TracebackType
 from typing import Any
 
 from ._errors import AbortError
+from ._validate import seconds as check_seconds
 
 __all__ = ["AbortController", "AbortSignal", "ListenerRegistration"]
 
@@ -79,6 +79,17 @@ class ListenerRegistration:
     __slots__ = ("__weakref__", "_callback", "_once", "_signal", "_state", "_waited")
 
     def __init__(self, signal: AbortSignal, callback: Callable[[], object], once: bool) -> None:
+        # Normally made by AbortSignal.add_listener (which registers it); made directly,
+        # it is a detached registration, so its arguments are checked here too.
+        if not isinstance(signal, AbortSignal):
+            raise TypeError(f"ListenerRegistration signal must be an AbortSignal, not {type(signal).__name__}")
+        if not callable(callback):
+            raise TypeError(f"ListenerRegistration callback must be callable, not {type(callback).__name__}")
+        if once is not True and once is not False:
+            raise TypeError(f"ListenerRegistration once must be a bool, not {type(once).__name__}")
+        self._init(signal, callback, once)
+
+    def _init(self, signal: AbortSignal, callback: Callable[[], object], once: bool) -> None:
         self._signal = signal
         self._callback = callback
         self._once = once
@@ -159,6 +170,9 @@ class ListenerRegistration:
         return f"<ListenerRegistration {self._callback!r} {state}>"
 
 
+_new_registration = object.__new__
+
+
 def _claim_and_run(pending: dict[ListenerRegistration, bool], registration: ListenerRegistration) -> None:
     claims = _claims()
     claims.append(registration)  # before the pop: see the module docstring
@@ -220,7 +234,8 @@ class AbortSignal:
             raise TypeError(f"add_listener() once must be a bool, not {type(once).__name__}")
         if not callable(callback):
             raise TypeError(f"add_listener() callback must be callable, not {type(callback).__name__}")
-        registration = ListenerRegistration(self, callback, once)
+        registration = _new_registration(ListenerRegistration)  # checked above: skip __init__'s checks
+        registration._init(self, callback, once)
         pending = self._pending
         pending[registration] = True
         if self._aborted:
@@ -321,11 +336,7 @@ class AbortSignal:
         All timeouts share one timer thread; a timeout signal that is garbage
         collected before it fires leaves nothing behind.
         """
-        if isinstance(seconds, bool) or not isinstance(seconds, Real):
-            raise TypeError(f"AbortSignal.timeout() seconds must be a number, not {type(seconds).__name__}")
-        value = float(seconds)
-        if math.isnan(value) or value < 0:
-            raise ValueError(f"AbortSignal.timeout() seconds must be >= 0, not {seconds!r}")
+        value = check_seconds("AbortSignal.timeout() seconds", seconds)
         result = cls()
         if not math.isinf(value):
             from ._timer import call_later

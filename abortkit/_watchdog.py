@@ -14,13 +14,12 @@ provider can tell "user pressed ESC" (``parent.aborted``) from "stream went idle
 from __future__ import annotations
 
 import contextvars
-import math
 import time
-from numbers import Real
 from types import TracebackType
 
 from ._signal import AbortController, AbortSignal
 from ._timer import TimerHandle, call_later
+from ._validate import seconds as check_seconds
 
 __all__ = ["IdleTimeoutError", "IdleWatchdog", "report_progress"]
 
@@ -56,11 +55,7 @@ class IdleWatchdog:
     _token: contextvars.Token[tuple[IdleWatchdog, ...]] | None
 
     def __init__(self, idle_timeout: float, *, parent: AbortSignal | None = None) -> None:
-        if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, Real):
-            raise TypeError(f"IdleWatchdog idle_timeout must be a number, not {type(idle_timeout).__name__}")
-        value = float(idle_timeout)
-        if math.isnan(value) or value <= 0 or math.isinf(value):
-            raise ValueError(f"IdleWatchdog idle_timeout must be a positive finite number, not {idle_timeout!r}")
+        value = check_seconds("IdleWatchdog idle_timeout", idle_timeout, positive=True, finite=True)
         if parent is not None and not isinstance(parent, AbortSignal):
             raise TypeError(f"IdleWatchdog parent must be an AbortSignal or None, not {type(parent).__name__}")
         self._idle_timeout = value

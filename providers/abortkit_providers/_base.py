@@ -12,52 +12,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from abortkit import AbortError, AbortSignal, abortable, instrument
 
 from ._accumulate import Accumulator
+from ._checks import ChatRequest, check_clients, check_request, check_text
 from ._types import ChatResult, Message, Tool
 
 __all__ = ["ChatRequest", "Provider"]
-
-_ROLES = ("system", "user", "assistant", "tool")
-
-
-@dataclass(frozen=True)
-class ChatRequest:
-    messages: list[Message]
-    tools: list[Tool] | None
-    max_tokens: int
-
-
-def _check_text(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-    return value
-
-
-def _check_request(messages: object, tools: object, max_tokens: object) -> ChatRequest:
-    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise TypeError(f"messages must be a list of message dicts, not {type(messages).__name__}")
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES or not isinstance(
-            message.get("content"), str
-        ):
-            raise ValueError(f"messages[{index}] must be a dict with a role in {_ROLES} and a str content")
-    if not messages:
-        raise ValueError("messages must not be empty")
-    if tools is not None and not isinstance(tools, list):
-        raise TypeError(f"tools must be a list or None, not {type(tools).__name__}")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-        raise TypeError(f"max_tokens must be an int, not {type(max_tokens).__name__}")
-    if max_tokens <= 0:
-        raise ValueError(f"max_tokens must be positive, not {max_tokens}")
-    return ChatRequest(list(messages), tools, max_tokens)
-
 
 class Provider(ABC):
     """Constructed with ``base_url``, ``api_key`` and ``model``; optionally ``client`` (an
@@ -75,11 +38,13 @@ class Provider(ABC):
         http_client: Any = None,
         max_retries: int = 2,
     ) -> None:
-        self.base_url = _check_text("base_url", base_url)
-        self.api_key = _check_text("api_key", api_key)
-        self.model = _check_text("model", model)
+        self.base_url = check_text("base_url", base_url)
+        self.api_key = check_text("api_key", api_key)
+        self.model = check_text("model", model)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be a non-negative int, not {max_retries!r}")
+        check_clients(client, async_client, http_client)
+        self._check_options()  # a subclass's own options, before any client is touched
         self._options = {"base_url": base_url, "api_key": api_key, "max_retries": max_retries}
         # Built now, not on the first call: building an SDK client takes tens of
         # milliseconds cold, and an abort during it would only be noticed afterwards.
@@ -107,7 +72,7 @@ class Provider(ABC):
         max_tokens: int = 1024,
     ) -> ChatResult:
         """Stream one answer. On abort: ``AbortError`` whose ``partial`` is a ``ChatResult``."""
-        request = _check_request(messages, tools, max_tokens)
+        request = check_request(messages, tools, max_tokens, on_text_chunk)
         accumulator = Accumulator(on_text_chunk)
         try:
             return self._run(request, accumulator, abort_signal=abort_signal)
@@ -125,7 +90,7 @@ class Provider(ABC):
         max_tokens: int = 1024,
     ) -> ChatResult:
         """The async twin of ``chat_stream_response``."""
-        request = _check_request(messages, tools, max_tokens)
+        request = check_request(messages, tools, max_tokens, on_text_chunk)
         accumulator = Accumulator(on_text_chunk)
         try:
             return await self._arun(request, accumulator, abort_signal=abort_signal)
@@ -146,6 +111,9 @@ class Provider(ABC):
         return acc.result()
 
     # -- what each provider implements ------------------------------------------------------
+    def _check_options(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Validate a subclass's own options (set before ``super().__init__``)."""
+
     @abstractmethod
     def _make_client(self, asynchronous: bool, options: dict[str, Any]) -> Any: ...
 

@@ -35,11 +35,15 @@ class AnthropicProvider(Provider):
     def __init__(
         self, *, idle_timeout: float = 90.0, idle_retries: int = 1, fallback: bool = True, **options: Any
     ) -> None:
+        self.idle_timeout, self.idle_retries, self.fallback = idle_timeout, idle_retries, fallback
         super().__init__(**options)
-        IdleWatchdog(idle_timeout)  # validates now rather than at the first call
-        if isinstance(idle_retries, bool) or not isinstance(idle_retries, int) or idle_retries < 0:
-            raise ValueError(f"idle_retries must be a non-negative int, not {idle_retries!r}")
-        self.idle_timeout, self.idle_retries, self.fallback = idle_timeout, idle_retries, bool(fallback)
+
+    def _check_options(self) -> None:
+        IdleWatchdog(self.idle_timeout)  # validates the timeout now rather than at the first call
+        if isinstance(self.idle_retries, bool) or not isinstance(self.idle_retries, int) or self.idle_retries < 0:
+            raise ValueError(f"idle_retries must be a non-negative int, not {self.idle_retries!r}")
+        if not isinstance(self.fallback, bool):
+            raise TypeError(f"fallback must be a bool, not {type(self.fallback).__name__}")
 
     def _make_client(self, asynchronous: bool, options: dict[str, Any]) -> Any:
         return (anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic)(**options)
