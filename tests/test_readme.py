@@ -37,3 +37,25 @@ def test_quick_start_provider_passes_the_readme_test(
     namespace: dict[str, Any] = {}
     exec(compile(downstream_test, "README downstream test", "exec"), namespace)
     namespace["test_esc_in_a_thinking_gap"](mock_llm_server, abort_controller)
+
+
+def test_testing_exports_match_their_modules() -> None:
+    import abortkit.testing as testing
+
+    assert sorted(testing.__all__) == sorted(testing._WHERE)
+    for name in testing.__all__:
+        assert getattr(testing, name) is not None
+
+
+def test_race_runner_fixture_checks_the_race(race_runner: Any) -> None:
+    from abortkit import abortable_iter
+    from abortkit.testing import RacePlan, SlowStream
+
+    def body(signal: Any, cp: Any) -> None:
+        for item in abortable_iter(SlowStream(range(3)), signal):
+            cp.deliver(item)
+            cp("mid_iteration")
+        cp("after_exit")
+
+    result = race_runner(body, RacePlan(thread="consumer", at="mid_iteration:1"))
+    assert result.outcome != "returned"  # the abort at the first item stopped the body

@@ -33,12 +33,16 @@ if TYPE_CHECKING:
         RaceResult,
         Reached,
         TripThread,
+        bytecode_steps,
         race_plans,
         run_race,
         signal_handler_trips_available,
         trip_delays,
+        trip_points,
+        trip_threads,
     )
     from ._records import ProxiedRequest, RecordedRequest
+    from ._resources import AsyncSlowStream, CloseCall, SlowStream, StreamClosed
     from ._script import (
         Gap,
         HTTPError,
@@ -67,14 +71,18 @@ _WHERE = {
     ),
     **dict.fromkeys(
         ("Checkpoints", "Delivered", "ListenerRun", "RaceHung", "RacePlan", "RaceResult", "Reached", "TripThread",
-         "race_plans", "run_race", "signal_handler_trips_available", "trip_delays"),
+         "race_plans", "run_race", "signal_handler_trips_available", "trip_delays", "trip_points", "trip_threads",
+         "bytecode_steps"),
         "_race",
     ),
+    **dict.fromkeys(("AsyncSlowStream", "CloseCall", "SlowStream", "StreamClosed"), "_resources"),
 }
 
 __all__ = [
+    "AsyncSlowStream",
     "BufferingProxy",
     "Checkpoints",
+    "CloseCall",
     "Delivered",
     "Gap",
     "HTTPError",
@@ -90,17 +98,22 @@ __all__ = [
     "RecordedRequest",
     "Reset",
     "Script",
+    "SlowStream",
     "Stall",
+    "StreamClosed",
     "StreamError",
     "Text",
     "Thinking",
     "ToolCall",
     "TripThread",
     "Truncate",
+    "bytecode_steps",
     "race_plans",
     "run_race",
     "signal_handler_trips_available",
     "trip_delays",
+    "trip_points",
+    "trip_threads",
 ]
 
 

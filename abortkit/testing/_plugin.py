@@ -6,15 +6,15 @@ that installed abortkit without its ``testing`` extra is not affected.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from abortkit import AbortController
 
 if TYPE_CHECKING:
-    from abortkit.testing import MockLLMServer
+    from abortkit.testing import MockLLMServer, RacePlan, RaceResult
 
 
 @pytest.fixture
@@ -39,3 +39,20 @@ def mock_llm_server_tls() -> Iterator[MockLLMServer]:
 
     with MockLLMServer(tls=True) as server:
         yield server
+
+
+@pytest.fixture
+def race_runner() -> Callable[..., RaceResult]:
+    """``race_runner(body, plan, **options)``: ``run_race`` whose result is checked.
+
+    Raises ``AssertionError`` naming every broken invariant (with the race's timeline);
+    returns the ``RaceResult`` for further assertions.
+    """
+    from abortkit.testing import run_race
+
+    def run(body: Callable[..., Any], plan: RacePlan, *, max_unwind: float = 1.0, **options: Any) -> RaceResult:
+        result = run_race(body, plan, **options)
+        result.check(max_unwind=max_unwind)
+        return result
+
+    return run
