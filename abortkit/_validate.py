@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-__all__ = ["seconds"]
+__all__ = ["is_finite", "is_number", "seconds", "type_name"]
 
 
 def seconds(what: str, value: object, *, positive: bool = False, finite: bool = False) -> float:
@@ -28,3 +28,19 @@ def seconds(what: str, value: object, *, positive: bool = False, finite: bool = 
             wanted += " and finite"
         raise ValueError(f"{what} must be {wanted}, not {value!r}")
     return result
+
+
+def type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def is_number(value: object) -> bool:
+    """A real number (of seconds); ``bool`` is not one."""
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def is_finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False

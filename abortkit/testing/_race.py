@@ -73,14 +73,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 import signal as _signals
 import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from numbers import Real
 from types import FrameType
 from typing import Any, Literal, cast, get_args
 
@@ -88,6 +86,9 @@ from hypothesis import strategies as st
 
 from .._errors import AbortError
 from .._signal import AbortController, AbortSignal, ListenerRegistration
+from .._validate import is_finite as _is_finite
+from .._validate import is_number as _is_number
+from .._validate import type_name as _type_name
 from ._resources import leftovers, live_threads, open_fds
 
 __all__ = [
@@ -189,22 +190,6 @@ class RacePlan:
         return f"trip {self.offset * 1e6:.0f} us {where} from {self.thread}{hold}"
 
 
-def _type_name(value: object) -> str:
-    return type(value).__name__
-
-
-def _is_number(value: object) -> bool:
-    """A real number (of seconds); ``bool`` is not one."""
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def _is_finite(value: float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
-
-
 def _labels(name: str, labels: object) -> tuple[str, ...]:
     """``labels`` as a tuple, checked to be a collection of checkpoint labels (str), not one label."""
     if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable):
@@ -252,6 +237,8 @@ def trip_threads(*, signal_handler: bool | None = None) -> st.SearchStrategy[Tri
     ``signal_handler=None`` includes it when :func:`signal_handler_trips_available` is true
     where the strategy is built (a test module, imported on the main thread); True demands it.
     """
+    if signal_handler is not None and not isinstance(signal_handler, bool):
+        raise TypeError(f"trip_threads() signal_handler must be a bool or None, not {type(signal_handler).__name__}")
     available = signal_handler_trips_available()
     if signal_handler is None:
         signal_handler = available

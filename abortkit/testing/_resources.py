@@ -26,6 +26,8 @@ from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .._validate import seconds as check_seconds
+
 __all__ = ["AsyncSlowStream", "CloseCall", "SlowStream", "StreamClosed"]
 
 T = TypeVar("T")
@@ -59,8 +61,9 @@ class SlowStream(Generic[T]):
     """
 
     def __init__(self, items: Iterable[T], gap: float = 0.0) -> None:
-        if gap < 0:
-            raise ValueError(f"SlowStream gap must be >= 0, not {gap!r}")
+        if not isinstance(items, Iterable):
+            raise TypeError(f"SlowStream items must be an iterable of items, not {type(items).__name__}")
+        gap = check_seconds("SlowStream gap", gap)
         self._items = list(items)
         self._gap = gap
         self._index = 0
@@ -146,8 +149,9 @@ class AsyncSlowStream(Generic[T]):
     """
 
     def __init__(self, items: Iterable[T], gap: float = 0.0) -> None:
-        if gap < 0:
-            raise ValueError(f"AsyncSlowStream gap must be >= 0, not {gap!r}")
+        if not isinstance(items, Iterable):
+            raise TypeError(f"AsyncSlowStream items must be an iterable of items, not {type(items).__name__}")
+        gap = check_seconds("AsyncSlowStream gap", gap)
         self._items = list(items)
         self._gap = gap
         self._index = 0

@@ -16,8 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from numbers import Real
 from typing import Literal, TypeAlias, get_args
+
+from .._validate import is_finite as _is_finite
+from .._validate import is_number as _is_number
+from .._validate import type_name as _type_name
 
 __all__ = [
     "Gap",
@@ -42,22 +45,6 @@ StopReason: TypeAlias = Literal["end_turn", "max_tokens", "tool_use", "stop_sequ
 
 
 _STOP_REASONS: tuple[str, ...] = get_args(StopReason)
-
-
-def _type_name(value: object) -> str:
-    return type(value).__name__
-
-
-def _is_number(value: object) -> bool:
-    """A real number of seconds; ``bool`` is not one."""
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def _is_finite(value: float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
 
 
 def _check_seconds(name: str, value: float) -> None:

@@ -63,6 +63,7 @@ from abortkit._network import AbortableNetworkBackend as _WrappedBackend
 from abortkit._timer import pending_timers
 from abortkit._watchdog import _watchdogs
 from abortkit.testing import (
+    AsyncSlowStream,
     BufferingProxy,
     Gap,
     HTTPError,
@@ -71,15 +72,19 @@ from abortkit.testing import (
     RacePlan,
     Reset,
     Script,
+    SlowStream,
     Stall,
     StreamError,
     Text,
     Thinking,
     Truncate,
+    bytecode_steps,
     race_plans,
     run_race,
     signal_handler_trips_available,
     trip_delays,
+    trip_points,
+    trip_threads,
 )
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
@@ -1350,6 +1355,48 @@ ROWS: list[Row] = [
         r"plan",
     ),
     Row(
+        "trip-points-one-label",
+        f"{TESTING}:trip_points",
+        lambda e: trip_points("x"),
+        TypeError,
+        r"trip_points\(\) labels must be a collection of checkpoint labels",
+    ),
+    Row(
+        "trip-threads-str",
+        f"{TESTING}:trip_threads",
+        lambda e: trip_threads(signal_handler="y"),
+        TypeError,
+        r"trip_threads\(\) signal_handler must be a bool or None, not str",
+    ),
+    Row(
+        "bytecode-steps-negative",
+        f"{TESTING}:bytecode_steps",
+        lambda e: bytecode_steps(-1),
+        ValueError,
+        r"bytecode_steps\(\) max_steps must be >= 0, not -1",
+    ),
+    Row(
+        "slow-stream-int",
+        f"{TESTING}:SlowStream",
+        lambda e: SlowStream(5),
+        TypeError,
+        r"SlowStream items must be an iterable of items, not int",
+    ),
+    Row(
+        "slow-stream-negative-gap",
+        f"{TESTING}:SlowStream",
+        lambda e: SlowStream([1], gap=-1),
+        ValueError,
+        r"SlowStream gap must be >= 0, not -1",
+    ),
+    Row(
+        "async-slow-stream-gap-str",
+        f"{TESTING}:AsyncSlowStream",
+        lambda e: AsyncSlowStream([1], gap="1"),
+        TypeError,
+        r"AsyncSlowStream gap must be a number, not str",
+    ),
+    Row(
         "signal-handler-trips-available-args",
         f"{TESTING}:signal_handler_trips_available",
         lambda e: signal_handler_trips_available(1),
@@ -1371,6 +1418,8 @@ EXEMPT: dict[str, str] = {
     f"{TESTING}:ListenerRun": "a record written by the race harness",
     f"{TESTING}:Reached": "a record written by the race harness",
     f"{TESTING}:RaceResult": "a record returned by run_race",
+    f"{TESTING}:CloseCall": "a record written by SlowStream.close",
+    f"{TESTING}:StreamClosed": "an exception type raised by SlowStream",
     f"{TESTING}:RecordedRequest": "a record written by the mock server",
     f"{TESTING}:ProxiedRequest": "a record written by the proxy",
     f"{TESTING}:TripThread": "a typing alias",
