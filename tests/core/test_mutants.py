@@ -1989,3 +1989,126 @@ def test_validation_helpers() -> None:
     assert _validate.is_finite(1.5) and not _validate.is_finite(math.inf)
     assert not _validate.is_finite(10**400)  # too large for a float: not finite, no OverflowError
     assert _validate.is_number(2) and not _validate.is_number(True) and not _validate.is_number("2")
+
+
+def test_a_socket_interrupter_shuts_down_once_and_never_a_multiplexed_socket() -> None:
+    import socket
+
+    from abortkit._sockets import SocketInterrupter
+
+    assert SocketInterrupter(FakeStream(alpn="h2")).interrupt() is False
+    assert SocketInterrupter(FakeStream()).interrupt() is False  # no socket
+    ours, peer = socket.socketpair()
+    try:
+        interrupter = SocketInterrupter(FakeStream(sock=ours))
+        assert interrupter.interrupt() is True
+        assert interrupter.interrupt() is True  # remembered, not shut down again (which would fail)
+        assert peer.recv(10) == b""
+    finally:
+        ours.close()
+        peer.close()
+
+
+def test_a_sync_response_whose_stream_is_also_async_iterable_is_sync() -> None:
+    import httpx2
+
+    from abortkit import close_on_abort
+    from abortkit._responses import resolve_target
+
+    response = httpx2.Response(200, stream=httpx2.ByteStream(b"data"))  # both __iter__ and __aiter__
+    target = resolve_target(response)
+    assert not target.is_async and target.sync_close is not None and target.obj is response
+    with close_on_abort(AbortController().signal, response) as same:
+        assert same.read() == b"data"
+
+
+def test_a_duck_typed_response_is_guarded_without_a_byte_stream_proxy() -> None:
+    from abortkit import close_on_abort
+
+    class Stream:
+        def __iter__(self) -> Any:
+            return iter([b"x"])
+
+        def close(self) -> None:
+            pass
+
+    class DuckResponse:  # looks like an HTTP response, from no HTTP library
+        def __init__(self) -> None:
+            self.extensions: dict[str, Any] = {}
+            self.stream = Stream()
+            self.http_version = "HTTP/1.1"
+            self.is_closed = False
+            self.closes = 0
+
+        def close(self) -> None:
+            self.closes += 1
+            self.is_closed = True
+
+    response = DuckResponse()
+    original = response.stream
+    controller = AbortController()
+    with pytest.raises(AbortError), close_on_abort(controller.signal, response) as same:
+        assert same.stream is original  # no proxy class for an unknown library
+        controller.abort("esc")
+    assert response.closes == 1
+
+
+def test_a_byte_stream_replaced_inside_the_block_is_left_alone_at_exit() -> None:
+    from abortkit import close_on_abort
+
+    response, body, _peer = _response("httpx2")
+    replacement = type(body)()
+    with close_on_abort(AbortController().signal, response) as same:
+        same.stream = replacement  # someone else swapped it: not ours to put back
+    assert response.stream is replacement
+
+
+def test_close_on_abort_single_use_message() -> None:
+    from abortkit import close_on_abort
+
+    class Closable:
+        def close(self) -> None:
+            pass
+
+    guard = close_on_abort(AbortController().signal, Closable())
+    with guard:
+        pass
+    with pytest.raises(RuntimeError) as caught, guard:
+        pass
+    assert str(caught.value) == "close_on_abort is single use: create one per response"
+
+
+def test_seconds_messages_say_what_is_wanted() -> None:
+    from abortkit._validate import seconds
+
+    with pytest.raises(ValueError) as caught:
+        seconds("x", 0, positive=True)
+    assert str(caught.value) == "x must be > 0, not 0"
+    with pytest.raises(ValueError) as caught:
+        seconds("x", math.inf, finite=True)
+    assert str(caught.value) == "x must be >= 0 and finite, not inf"
+    with pytest.raises(ValueError) as caught:
+        seconds("x", -1)
+    assert str(caught.value) == "x must be >= 0, not -1"
+    with pytest.raises(ValueError) as caught:
+        seconds("x", 0, positive=True, finite=True)
+    assert str(caught.value) == "x must be a positive finite number, not 0"
+    assert seconds("x", 0) == 0.0 and seconds("x", math.inf) == math.inf
+
+
+def test_signal_argument_errors_word_for_word() -> None:
+    from abortkit import AbortSignal
+
+    signal = AbortController().signal
+    other = AbortController().signal
+    with pytest.raises(TypeError) as caught:
+        AbortSignal.any(signal)  # type: ignore[arg-type]
+    assert str(caught.value) == "AbortSignal.any() takes an iterable of signals, not a single signal"
+    with pytest.raises(ValueError) as caught:
+        signal.remove_listener(other.add_listener(lambda: None))
+    assert str(caught.value) == "remove_listener(): that registration belongs to another signal"
+    with pytest.raises(TypeError) as caught:
+        signal.remove_listener(5)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "remove_listener() takes the ListenerRegistration that add_listener() returned, not int"
+    )
