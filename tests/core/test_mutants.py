@@ -2112,3 +2112,31 @@ def test_signal_argument_errors_word_for_word() -> None:
     assert str(caught.value) == (
         "remove_listener() takes the ListenerRegistration that add_listener() returned, not int"
     )
+
+
+def test_a_socket_interrupter_shuts_its_socket_down_only_once() -> None:
+    from abortkit._sockets import SocketInterrupter
+
+    class CountingSocket:
+        def __init__(self) -> None:
+            self.shutdowns = 0
+
+        def shutdown(self, how: int) -> None:
+            self.shutdowns += 1
+
+        def fileno(self) -> int:
+            return -1
+
+    sock = CountingSocket()
+    interrupter = SocketInterrupter(FakeStream(sock=sock))
+    assert interrupter.interrupt() is True
+    assert interrupter.interrupt() is True
+    assert sock.shutdowns == 1, "the socket was shut down again (a syscall per abort, per listener)"
+
+
+def test_the_guarded_byte_stream_class_is_named_for_what_it_is() -> None:
+    from abortkit import close_on_abort
+
+    response, _body, _peer = _response("httpx2")
+    with close_on_abort(AbortController().signal, response) as same:
+        assert type(same.stream).__name__ == "GuardedByteStream"
