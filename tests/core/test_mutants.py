@@ -2140,3 +2140,35 @@ def test_the_guarded_byte_stream_class_is_named_for_what_it_is() -> None:
     response, _body, _peer = _response("httpx2")
     with close_on_abort(AbortController().signal, response) as same:
         assert type(same.stream).__name__ == "GuardedByteStream"
+
+
+def test_network_backend_and_instrument_errors_word_for_word() -> None:
+    import httpx2
+
+    from abortkit import AbortableAsyncNetworkBackend, AbortableNetworkBackend, instrument
+
+    for cls in (AbortableNetworkBackend, AbortableAsyncNetworkBackend):
+        with pytest.raises(TypeError) as caught:
+            cls(None)
+        assert str(caught.value) == f"{cls.__name__} wraps an httpcore network backend (with connect_tcp), not NoneType"
+
+    class PoolWithoutBackend:
+        pass
+
+    class Transport(httpx2.BaseTransport):
+        def __init__(self) -> None:
+            self._pool = PoolWithoutBackend()
+
+    client = httpx2.Client(transport=Transport())
+    with pytest.raises(TypeError) as caught:
+        instrument(client)
+    assert str(caught.value) == (
+        "instrument(): cannot reach the connection pool of a Transport; "
+        "it needs httpx's or httpx2's HTTPTransport/AsyncHTTPTransport (or a subclass)"
+    )
+    assert not hasattr(client._transport._pool, "_network_backend")
+
+    plain = httpx2.Client()
+    plain._client = "not an http client"  # an unrelated attribute of that name: not an SDK client
+    assert instrument(plain) is plain
+    assert isinstance(plain._transport._pool._network_backend, AbortableNetworkBackend)
