@@ -2172,3 +2172,66 @@ def test_network_backend_and_instrument_errors_word_for_word() -> None:
     plain._client = "not an http client"  # an unrelated attribute of that name: not an SDK client
     assert instrument(plain) is plain
     assert isinstance(plain._transport._pool._network_backend, AbortableNetworkBackend)
+
+
+def test_a_signal_already_in_scope_is_not_pushed_twice() -> None:
+    from abortkit import AbortSignal, abort_scope, abortable, current_signals
+
+    signal = AbortController().signal
+    with abort_scope(signal), abort_scope(signal):
+        assert current_signals().count(signal) == 1
+
+    @abortable
+    def gen(abort_signal: AbortSignal | None = None) -> Any:
+        yield current_signals().count(signal)
+
+    with abort_scope(signal):
+        assert list(gen(abort_signal=signal)) == [1]
+
+
+def test_add_listener_accepts_both_bools_for_once() -> None:
+    signal = AbortController().signal
+    assert signal.add_listener(lambda: None, once=False).pending
+    assert signal.add_listener(lambda: None, once=True).pending
+    assert signal.listener_count == 2
+
+
+def test_a_raising_listener_is_logged_with_its_callback(caplog: pytest.LogCaptureFixture) -> None:
+    controller = AbortController()
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    controller.signal.add_listener(broken)
+    with caplog.at_level(logging.ERROR, logger="abortkit"):
+        controller.abort()
+    (record,) = [r for r in caplog.records if r.name == "abortkit"]
+    assert record.getMessage() == f"abort listener {broken!r} raised"
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_a_dependent_that_aborts_marks_its_other_links_removed() -> None:
+    from abortkit import AbortSignal
+
+    first, second = AbortController(), AbortController()
+    combined = AbortSignal.any([first.signal, second.signal])
+    (link,) = list(second.signal._pending)
+    first.abort("first")
+    assert combined.reason == "first"
+    assert not link.pending and not link.ran
+    assert repr(link).endswith(" removed>")
+    assert second.signal.listener_count == 0
+
+
+def test_instrument_a_client_without_mounts() -> None:
+    import httpx2
+
+    from abortkit import AbortableNetworkBackend, instrument
+
+    class MinimalClient:  # an httpx-like client with a transport and no mounts at all
+        def __init__(self) -> None:
+            self._transport = httpx2.HTTPTransport()
+
+    client = MinimalClient()
+    assert instrument(client) is client
+    assert isinstance(client._transport._pool._network_backend, AbortableNetworkBackend)
