@@ -33,16 +33,17 @@ against the signal and cancelled when it trips.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from ._backoff import instrument_backoff
 from ._errors import AbortUnwind
 from ._loop import LoopHandle
 from ._scope import _current
-from ._signal import AbortSignal, ListenerRegistration
+from ._signal import AbortSignal
 from ._sockets import SocketInterrupter
+from ._waiting import Watch, first_tripped, race_asyncio, running_asyncio
 from ._watchdog import _watchdogs, report_progress
 
 __all__ = [
@@ -54,38 +55,6 @@ __all__ = [
 T = TypeVar("T")
 
 
-def _tripped(signals: tuple[AbortSignal, ...]) -> AbortSignal | None:
-    for signal in signals:
-        if signal._aborted:
-            return signal
-    return None
-
-
-class _Watch:
-    """Listeners that shut one socket down while one blocking call is in progress."""
-
-    __slots__ = ("_registrations", "_signals")
-
-    def __init__(self, signals: tuple[AbortSignal, ...], on_abort: Callable[[], object]) -> None:
-        self._signals = signals
-        self._registrations: list[ListenerRegistration] = []
-        try:
-            for signal in signals:
-                self._registrations.append(signal.add_listener(on_abort))
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        for registration in self._registrations:
-            registration.remove()
-
-    def raise_if_tripped(self, cause: BaseException | None = None) -> None:
-        signal = _tripped(self._signals)
-        if signal is not None:
-            raise AbortUnwind(signal.reason) from cause
-
-
 class _StreamBase:
     """What the sync and async wrappers share: the socket, and how to interrupt it."""
 
@@ -95,7 +64,7 @@ class _StreamBase:
         self.abortkit_interrupter = SocketInterrupter(inner)
         self._interrupt = self.abortkit_interrupter.interrupt
 
-    def _drop_if_tripped(self, watch: _Watch) -> None:
+    def _drop_if_tripped(self, watch: Watch) -> None:
         """Bytes read after the abort are not handed over, on a connection of our own.
 
         On HTTP/2 the bytes may be other streams' frames (whichever request holds
@@ -119,7 +88,7 @@ class AbortableNetworkStream(_StreamBase):
         signals = _current.get()
         if not signals:
             return method(*args)
-        watch = _Watch(signals, self._interrupt)
+        watch = Watch(signals, self._interrupt)
         try:
             watch.raise_if_tripped()
             try:
@@ -172,7 +141,7 @@ class AbortableAsyncNetworkStream(_StreamBase):
         signals = _current.get()
         if not signals:
             return await method(*args)
-        watch = _Watch(signals, self._on_abort or self._schedule_interrupt())
+        watch = Watch(signals, self._on_abort or self._schedule_interrupt())
         try:
             watch.raise_if_tripped()
             try:
@@ -217,11 +186,11 @@ class AbortableNetworkBackend:
 
     def _connect(self, connect: Callable[..., Any], *args: Any, **kwargs: Any) -> AbortableNetworkStream:
         signals = _current.get()
-        tripped = _tripped(signals)
+        tripped = first_tripped(signals)
         if tripped is not None:  # no connection attempt at all
             raise AbortUnwind(tripped.reason)
         stream = _connect_abortably(signals, connect, args, kwargs) if signals else connect(*args, **kwargs)
-        tripped = _tripped(signals)
+        tripped = first_tripped(signals)
         if tripped is not None:
             stream.close()
             raise AbortUnwind(tripped.reason)
@@ -271,7 +240,7 @@ def _connect_abortably(
             result[1].close()  # the caller left on an abort: nobody will use this connection
         settled.set()
 
-    watch = _Watch(signals, settled.set)
+    watch = Watch(signals, settled.set)
     try:
         threading.Thread(target=attempt, name="abortkit-connect", daemon=True).start()
         settled.wait()
@@ -300,14 +269,14 @@ class AbortableAsyncNetworkBackend:
 
     async def _connect(self, connect: Callable[..., Any], *args: Any, **kwargs: Any) -> AbortableAsyncNetworkStream:
         signals = _current.get()
-        tripped = _tripped(signals)
+        tripped = first_tripped(signals)
         if tripped is not None:
             raise AbortUnwind(tripped.reason)
-        if signals and _running_asyncio():
-            stream = await _race_asyncio(signals, connect(*args, **kwargs))
+        if signals and running_asyncio():
+            stream = await race_asyncio(signals, connect(*args, **kwargs))
         else:
             stream = await connect(*args, **kwargs)
-        tripped = _tripped(signals)
+        tripped = first_tripped(signals)
         if tripped is not None:
             await stream.aclose()
             raise AbortUnwind(tripped.reason)
@@ -321,35 +290,6 @@ class AbortableAsyncNetworkBackend:
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
-
-
-def _running_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-async def _race_asyncio(signals: tuple[AbortSignal, ...], operation: Awaitable[T]) -> T:
-    """Await ``operation`` in a child task that an abort (from any thread) cancels."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(operation)
-
-    def cancel() -> None:
-        try:
-            loop.call_soon_threadsafe(task.cancel)
-        except RuntimeError:  # the loop is closed: nothing is waiting any more
-            pass
-
-    watch = _Watch(signals, cancel)
-    try:
-        return await task
-    except asyncio.CancelledError as exc:
-        watch.raise_if_tripped(exc)  # our cancel: an abort; otherwise the caller's
-        raise
-    finally:
-        watch.stop()
 
 
 # -- installing it -----------------------------------------------------------------------
@@ -377,8 +317,9 @@ def instrument(client: T) -> T:
     ``client``: an ``httpx``/``httpx2`` ``Client`` or ``AsyncClient``, or an SDK client
     (``openai.OpenAI``, ``anthropic.Anthropic``, their async twins) that keeps one as
     ``_client``. Wraps the network backend of each of its transports (mounts included)
-    in place and returns the client. Idempotent. Call it before the first request:
-    connections already open keep their unwrapped streams.
+    in place and returns the client; for an SDK client it also makes the SDK's sleep
+    between two retry attempts abortable (``_backoff.py``). Idempotent. Call it before
+    the first request: connections already open keep their unwrapped streams.
     """
     http_client: Any = client
     inner = getattr(client, "_client", None)
@@ -386,11 +327,11 @@ def instrument(client: T) -> T:
         http_client = inner
     transport = getattr(http_client, "_transport", None)
     if transport is None:
-        raise TypeError(
-            f"instrument() needs an httpx/httpx2 client or an SDK client, not {type(client).__name__}"
-        )
+        raise TypeError(f"instrument() needs an httpx/httpx2 client or an SDK client, not {type(client).__name__}")
     transports = [transport, *(t for t in getattr(http_client, "_mounts", {}).values() if t is not None)]
     pools = [(_pool_of(item), hasattr(item, "handle_async_request")) for item in transports]
     for pool, asynchronous in pools:  # all checked first: no half-instrumented client
         pool._network_backend = _wrap_backend(pool._network_backend, asynchronous)
+    if http_client is not client:
+        instrument_backoff(client)
     return client

@@ -1822,8 +1822,9 @@ def test_the_network_layer_shares_one_interrupter_per_stream() -> None:
     import socket
 
     from abortkit import abort_scope
-    from abortkit._network import AbortableAsyncNetworkStream, AbortableNetworkStream, _running_asyncio
+    from abortkit._network import AbortableAsyncNetworkStream, AbortableNetworkStream
     from abortkit._sockets import SocketInterrupter, interrupter_for
+    from abortkit._waiting import running_asyncio
 
     ours, peer = socket.socketpair()
     try:
@@ -1844,10 +1845,10 @@ def test_the_network_layer_shares_one_interrupter_per_stream() -> None:
             first = async_stream._on_abort
             await async_stream.read(1)
         assert first is not None and async_stream._on_abort is first, "the loop handle is captured once per stream"
-        assert _running_asyncio()
+        assert running_asyncio()
 
     asyncio.run(main())
-    assert not _running_asyncio()
+    assert not running_asyncio()
 
 
 def test_connects_run_on_the_callers_thread_or_task_unless_scoped() -> None:

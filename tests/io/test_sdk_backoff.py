@@ -1,0 +1,170 @@
+"""The SDKs' own retry back-off (``_backoff.py``), with the real openai and anthropic SDKs.
+
+A 500 with ``retry-after`` makes the SDK sleep before its next attempt; no socket is open
+then. Inside an ``abort_scope`` an instrumented client must wake from that sleep at the
+abort and never make the next attempt; without an abort the sleep must last as long as the
+SDK asked, in a scope or not; and one client shared by a thread that aborts and one that
+does not must keep their retries apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from abortkit import AbortController, AbortError, abort_scope, instrument
+from abortkit.testing import HTTPError, MockLLMServer
+
+from .conftest import HANG_BOUND, MESSAGES, Tripper, sdk_client
+
+SDKS = ["openai", "anthropic"]
+RETRY_AFTER = 0.6  # seconds the server asks the SDK to wait before the next attempt
+
+
+def _sync_text(sdk: str, client: Any) -> str:
+    if sdk == "openai":
+        chunks = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    events = client.messages.create(model="m", messages=MESSAGES, max_tokens=64, stream=True)
+    return "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
+
+
+async def _async_text(sdk: str, client: Any) -> str:
+    if sdk == "openai":
+        chunks = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        return "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+    events = await client.messages.create(model="m", messages=MESSAGES, max_tokens=64, stream=True)
+    return "".join(
+        [e.delta.text async for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta"]
+    )
+
+
+def _retry_gap(server: MockLLMServer) -> float:
+    """Seconds between the 500's response and the next attempt's arrival at the server."""
+    first, second = server.requests[:2]
+    assert first.finished_at is not None
+    return second.received_at - first.finished_at
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("sdk", SDKS)
+def test_an_abort_during_the_backoff_unwinds_at_once_and_never_retries(
+    mock_llm_server: MockLLMServer, sdk: str, asynchronous: bool
+) -> None:
+    server = mock_llm_server
+    client = instrument(sdk_client(sdk, server, asynchronous=asynchronous, max_retries=2))
+    controller = AbortController()
+    tripper = Tripper(controller, delay=0.2)  # the 500 arrives within ms: the SDK is asleep by then
+    server.enqueue(HTTPError(500, retry_after=RETRY_AFTER))
+    started = time.perf_counter()
+    tripper.armed.set()
+    with pytest.raises(AbortError) as caught:
+        if asynchronous:
+
+            async def run() -> None:
+                async with abort_scope(controller.signal):
+                    await _async_text(sdk, client)
+
+            asyncio.run(run())
+        else:
+            with abort_scope(controller.signal):
+                _sync_text(sdk, client)
+    unwind = tripper.unwind_seconds()
+    assert caught.value.reason == "esc"
+    assert unwind < HANG_BOUND, f"unwound {unwind * 1e3:.0f} ms after the abort (the SDK slept through it)"
+    time.sleep(max(0.0, started + RETRY_AFTER + 0.3 - time.perf_counter()))  # past the back-off
+    assert server.request_count == 1, "the SDK made another attempt after the abort"
+
+
+@pytest.mark.parametrize("in_scope", [True, False], ids=["in-scope", "no-scope"])
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("sdk", SDKS)
+def test_without_an_abort_the_backoff_lasts_as_long_as_the_sdk_asked(
+    mock_llm_server: MockLLMServer, sdk: str, asynchronous: bool, in_scope: bool
+) -> None:
+    server = mock_llm_server
+    client = instrument(sdk_client(sdk, server, asynchronous=asynchronous, max_retries=2))
+    signal = AbortController().signal
+    server.enqueue(HTTPError(500, retry_after=RETRY_AFTER))
+    if asynchronous:
+
+        async def run() -> str:
+            if not in_scope:
+                return await _async_text(sdk, client)
+            async with abort_scope(signal):
+                return await _async_text(sdk, client)
+
+        text = asyncio.run(run())
+    elif in_scope:
+        with abort_scope(signal):
+            text = _sync_text(sdk, client)
+    else:
+        text = _sync_text(sdk, client)
+    assert text, "the retried request did not complete"
+    assert server.request_count == 2
+    gap = _retry_gap(server)
+    # Lower bound only (the point is that the delay is kept); the upper one catches a double sleep.
+    assert RETRY_AFTER - 0.05 <= gap < 2 * RETRY_AFTER, f"retried {gap:.2f} s after the 500"
+    assert signal.listener_count == 0
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_one_client_two_threads_the_abort_stays_with_its_own_retry(mock_llm_server: MockLLMServer, sdk: str) -> None:
+    """The recorded delay lives in a context variable: a thread outside any scope sharing the
+    client keeps its own back-off and its own retry while another thread's is aborted."""
+    server = mock_llm_server
+    client = instrument(sdk_client(sdk, server, asynchronous=False, max_retries=2))
+    server.enqueue(HTTPError(500, retry_after=RETRY_AFTER), HTTPError(500, retry_after=RETRY_AFTER))
+    controller = AbortController()
+    tripper = Tripper(controller, delay=0.2)
+    outcomes: dict[str, Any] = {}
+    both_sent = threading.Barrier(2)
+
+    def aborted() -> None:
+        both_sent.wait(5)
+        tripper.armed.set()
+        try:
+            with abort_scope(controller.signal):
+                outcomes["aborted"] = _sync_text(sdk, client)
+        except BaseException as exc:
+            outcomes["aborted"] = exc
+            outcomes["unwind"] = tripper.unwind_seconds()
+
+    def plain() -> None:
+        both_sent.wait(5)
+        try:
+            outcomes["plain"] = _sync_text(sdk, client)
+        except BaseException as exc:
+            outcomes["plain"] = exc
+
+    threads = [threading.Thread(target=aborted), threading.Thread(target=plain)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert isinstance(outcomes["aborted"], AbortError), outcomes
+    assert outcomes["unwind"] < HANG_BOUND, f"unwound {outcomes['unwind'] * 1e3:.0f} ms after the abort"
+    assert isinstance(outcomes["plain"], str) and outcomes["plain"], outcomes
+    assert server.request_count == 3  # two 500s, then only the thread without an abort retried
+    first, second, retry = server.requests
+    answered = max(r.finished_at for r in (first, second) if r.finished_at is not None)
+    gap = retry.received_at - answered
+    assert gap >= RETRY_AFTER - 0.05, f"the plain thread retried {gap:.2f} s after the 500s: its delay was taken"
+
+
+def test_instrument_wraps_the_backoff_once_and_only_on_sdk_clients(mock_llm_server: MockLLMServer) -> None:
+    import httpx2
+
+    client = sdk_client("openai", mock_llm_server, asynchronous=False)
+    instrument(client)
+    sleep, delay = client._sleep_for_retry, client._calculate_retry_timeout
+    assert sleep.__wrapped__ is not None and delay.__wrapped__ is not None
+    instrument(client)  # idempotent: not wrapped twice
+    assert client._sleep_for_retry is sleep and client._calculate_retry_timeout is delay
+    plain = httpx2.Client()
+    instrument(plain)
+    assert not hasattr(plain, "_sleep_for_retry") and "_abortkit_backoff" not in vars(plain)
