@@ -168,3 +168,28 @@ def test_instrument_wraps_the_backoff_once_and_only_on_sdk_clients(mock_llm_serv
     plain = httpx2.Client()
     instrument(plain)
     assert not hasattr(plain, "_sleep_for_retry") and "_abortkit_backoff" not in vars(plain)
+
+
+def test_instrument_backoff_recognises_only_both_methods() -> None:
+    """Either method alone is not the SDK pattern: the object is left exactly as it was."""
+    from abortkit._backoff import instrument_backoff
+
+    class OnlySleep:
+        def _sleep_for_retry(self) -> None: ...
+
+    class OnlyDelay:
+        def _calculate_retry_timeout(self) -> float:
+            return 1.0
+
+    class Both(OnlySleep, OnlyDelay):
+        pass
+
+    for cls in (OnlySleep, OnlyDelay):
+        obj = cls()
+        assert instrument_backoff(obj) is False
+        assert vars(obj) == {}
+    both = Both()
+    assert instrument_backoff(both) is True
+    assert set(vars(both)) == {"_sleep_for_retry", "_calculate_retry_timeout", "_abortkit_backoff"}
+    assert both._calculate_retry_timeout() == 1.0  # outside a scope: the SDK's own value
+    assert instrument_backoff(both) is True
