@@ -2152,6 +2152,9 @@ def test_network_backend_and_instrument_errors_word_for_word() -> None:
         with pytest.raises(TypeError) as caught:
             cls(None)
         assert str(caught.value) == f"{cls.__name__} wraps an httpcore network backend (with connect_tcp), not NoneType"
+        with pytest.raises(TypeError) as caught:
+            cls(42)
+        assert str(caught.value) == f"{cls.__name__} wraps an httpcore network backend (with connect_tcp), not int"
 
     class PoolWithoutBackend:
         pass
@@ -2236,3 +2239,36 @@ def test_instrument_a_client_without_mounts() -> None:
     client = MinimalClient()
     assert instrument(client) is client
     assert isinstance(client._transport._pool._network_backend, AbortableNetworkBackend)
+
+
+def test_the_byte_stream_bases_come_from_the_responses_top_level_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_proxy_class`` looks the bases up in the package (``httpx2``), not in the module that
+    defines the response class (``httpx2._models``); a package with only one of the two bases
+    is not one we can guard (no proxy class, rather than a TypeError from ``type()``)."""
+    import sys
+    import types
+
+    from abortkit._responses import _proxy_class
+
+    class SyncByteStream:
+        pass
+
+    class AsyncByteStream:
+        pass
+
+    package = types.ModuleType("fakehttp")
+    package.SyncByteStream = SyncByteStream  # type: ignore[attr-defined]
+    package.AsyncByteStream = AsyncByteStream  # type: ignore[attr-defined]
+    models = types.ModuleType("fakehttp._models")  # defines the response, not the bases
+    monkeypatch.setitem(sys.modules, "fakehttp", package)
+    monkeypatch.setitem(sys.modules, "fakehttp._models", models)
+
+    Response = type("Response", (), {"__module__": "fakehttp._models"})
+    cls = _proxy_class(Response())
+    assert cls is not None and issubclass(cls, SyncByteStream) and issubclass(cls, AsyncByteStream)
+
+    del package.AsyncByteStream
+    assert _proxy_class(Response()) is None
+    package.AsyncByteStream = AsyncByteStream  # type: ignore[attr-defined]
+    del package.SyncByteStream
+    assert _proxy_class(Response()) is None
