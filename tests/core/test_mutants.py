@@ -2272,3 +2272,10 @@ def test_the_byte_stream_bases_come_from_the_responses_top_level_package(monkeyp
     package.AsyncByteStream = AsyncByteStream  # type: ignore[attr-defined]
     del package.SyncByteStream
     assert _proxy_class(Response()) is None
+
+
+def test_a_fresh_signal_says_not_aborted_with_a_bool() -> None:
+    controller = AbortController()
+    assert controller.signal.aborted is False
+    controller.abort()
+    assert controller.signal.aborted is True
