@@ -3,7 +3,13 @@
 N ``AsyncOpenAI`` streams share one client (its connection limit raised). "abortkit": the client
 is instrumented and each stream is consumed like the providers do (request under
 ``abort_scope``, ``close_on_abort`` around ``abortable_iter``); "bare-shutdown": the floor from
-``abortkit.testing._baselines`` on a plain client, measured in the same run. Once every stream
+``abortkit.testing._baselines`` on a plain client, measured in the same run. Two more floors say
+what the stack itself costs, whoever does the aborting: "task-cancel" cancels every consumer task
+with asyncio's own ``Task.cancel()`` (from one abort listener, through ``call_soon_threadsafe``):
+the cheapest unwinding the loop offers through the SDK, httpx2, httpcore2 and anyio (not a usable
+strategy: a cancelled consumer cannot tell an abort from a shutdown and loses its partial answer);
+"raw-asyncio-cancel" does the same to consumers that read the same SSE stream with bare asyncio
+streams, no HTTP library at all: the floor of the event loop. Once every stream
 has received its first chunk and sits in a long gap, another thread calls ``abort()`` once; we
 time until the last consumer is out, and how long ``abort()`` itself took (it runs every
 listener on the aborting thread). Then the check that nothing is left open: the server saw
@@ -14,10 +20,12 @@ sockets as before.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import openai
@@ -34,7 +42,32 @@ GAP = 30.0
 SETTLE = 0.020  # after the last first chunk, before the abort
 
 
-STRATEGIES = ("abortkit", "bare-shutdown")
+STRATEGIES = ("abortkit", "bare-shutdown", "task-cancel", "raw-asyncio-cancel")
+
+
+CANCELLING = ("task-cancel", "raw-asyncio-cancel")
+
+
+async def _raw_sse_read(base_url: str, on_item: Callable[[object], None]) -> None:
+    """POST a streaming chat request over a bare asyncio connection and read SSE events until EOF."""
+    location = urlsplit(base_url)
+    body = json.dumps({"model": MODEL, "messages": MESSAGES, "stream": True}).encode()
+    head = (
+        f"POST {location.path}/chat/completions HTTP/1.1\r\nhost: {location.netloc}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(location.hostname, location.port)
+    try:
+        writer.write(head + body)
+        await reader.readuntil(b"\r\n\r\n")
+        while True:
+            event = await reader.readuntil(b"\n\n")  # chunked framing lines ride along: fine here
+            if b"data: " in event:
+                on_item(event)
+    except asyncio.IncompleteReadError:
+        pass
+    finally:
+        writer.close()
 
 
 def _plan(quick: bool) -> dict[int, int]:
@@ -51,9 +84,9 @@ async def _trial(server: MockLLMServer, n: int, strategy: str) -> dict[str, Any]
     sockets_before = open_sockets()
     first = server.request_count
     http = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=None, max_keepalive_connections=None))
-    client = instrument(
-        openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="x", max_retries=0, http_client=http)
-    )
+    client = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="x", max_retries=0, http_client=http)
+    if strategy == "abortkit":
+        instrument(client)
     controller = AbortController()
     signal = controller.signal
     ready = 0  # streams that got their first chunk, or failed before it
@@ -77,14 +110,25 @@ async def _trial(server: MockLLMServer, n: int, strategy: str) -> dict[str, Any]
                 on_ready()
 
         try:
-            if strategy == "abortkit":
+            if strategy == "raw-asyncio-cancel":
+                await _raw_sse_read(server.openai_base_url, on_item)
+            elif strategy == "abortkit":
                 async with abort_scope(signal):
                     stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
                     await abortkit_close_on_abort_async(stream, signal, on_item)
+            elif strategy == "task-cancel":
+                stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+                async with stream:
+                    async for item in stream:
+                        on_item(item)
             else:
                 stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
                 await bare_shutdown_async(stream, signal, on_item)
         except AbortError:
+            unwound.append(time.perf_counter())
+        except asyncio.CancelledError:
+            if strategy not in CANCELLING:
+                raise
             unwound.append(time.perf_counter())
         except Exception as exc:
             failures.append((time.perf_counter(), f"{type(exc).__name__}: {exc}"))
@@ -100,11 +144,24 @@ async def _trial(server: MockLLMServer, n: int, strategy: str) -> dict[str, Any]
             controller.abort("benchmark")
             stamps["returned"] = time.perf_counter()
 
+    if strategy in CANCELLING:
+        loop = asyncio.get_running_loop()
+        consumers: list[asyncio.Task[None]] = []
+
+        def cancel_all() -> None:
+            for task in consumers:
+                task.cancel()
+
+        signal.add_listener(lambda: loop.call_soon_threadsafe(cancel_all))
+
     thread = threading.Thread(target=aborter, name="bench-concurrent-aborter", daemon=True)
     setup = time.perf_counter()
     with answering(server, Script.thinking_gap(gap=GAP)):
         thread.start()
-        await asyncio.gather(*(consume() for _ in range(n)))
+        tasks = [asyncio.ensure_future(consume()) for _ in range(n)]
+        if strategy in CANCELLING:
+            consumers.extend(tasks)
+        await asyncio.gather(*tasks)
     thread.join()
     pool_left = _pool_connections(client)
     await client.close()

@@ -13,7 +13,16 @@ from .chunks import paired_overhead
 
 FLOOR = "bare-shutdown"
 ABORTKIT = ("abortkit", "abortkit-provider")
-STRATEGY_ORDER = ("close-only", "polling-worker", "bare-shutdown", "abortkit", "abortkit-provider")
+STRATEGY_ORDER = (
+    "close-only",
+    "polling-worker",
+    "bare-shutdown",
+    "abortkit",
+    "abortkit-provider",
+    "task-cancel",
+    "raw-asyncio-cancel",
+)
+CANCEL_FLOOR = "task-cancel"
 TARGET_P50_RATIO = 1.5
 TARGET_P99 = 0.005
 TARGET_ITER_NS = 60e-9
@@ -311,7 +320,11 @@ def section_concurrent(data: dict[str, Any]) -> list[str]:
         "N streams on one `AsyncOpenAI` client (connection limit lifted), each in a "
         f"{cfg['gap']:g} s gap after its first chunk; {cfg['settle'] * 1e3:.0f} ms after the last stream got its "
         "chunk, one `abort()` from another thread. abortkit: instrumented client, request under `abort_scope`, "
-        "`close_on_abort` + `abortable_iter` (as the providers do); bare-shutdown: the floor, same run, plain client. "
+        "`close_on_abort` + `abortable_iter` (as the providers do); bare-shutdown: the floor, same run, plain client; "
+        "task-cancel: asyncio's own `Task.cancel()` of every consumer (scheduled by one abort listener), the cheapest "
+        "unwinding through the SDK, httpx2, httpcore2 and anyio (not usable: no partial answer, no AbortError); "
+        "raw-asyncio-cancel: the same for consumers reading the SSE stream with bare asyncio streams, no HTTP "
+        "library: the event loop's own floor. "
         '"all unwound": from the `abort()` call to the last consumer out; "abort() call": how long the aborting '
         "thread spent running the listeners (they share the GIL with the loop that is unwinding). Checks after each "
         "trial: streams that ended with `AbortError`, the server saw every client leave, the client pool is empty, "
@@ -324,6 +337,7 @@ def section_concurrent(data: dict[str, Any]) -> list[str]:
     rows = []
     for (strategy, n), s in summary_.items():
         floor = summary_.get((FLOOR, n))
+        cancel_floor = summary_.get((CANCEL_FLOOR, n))
         rows.append(
             [
                 f"{n:,}",
@@ -332,6 +346,7 @@ def section_concurrent(data: dict[str, Any]) -> list[str]:
                 ms(s["all_unwound_median"]),
                 ms(s["all_unwound_max"]),
                 ratio(s["all_unwound_median"], floor["all_unwound_median"]) if floor else "—",
+                ratio(s["all_unwound_median"], cancel_floor["all_unwound_median"]) if cancel_floor else "—",
                 ms(s["median_stream"]),
                 ms(s["abort_call_median"]),
                 f"{s['aborted']}/{s['expected']}",
@@ -348,10 +363,11 @@ def section_concurrent(data: dict[str, Any]) -> list[str]:
         "trials",
         "all unwound (median)",
         "all unwound (max)",
-        "vs floor",
+        "vs bare-shutdown",
+        "vs task-cancel",
         "median stream",
         "abort() call",
-        "AbortError",
+        "unwound (AbortError / cancelled)",
         "failed before / after abort",
         "never seen leaving",
         "pool conns left",
@@ -417,7 +433,10 @@ def targets(sections: dict[str, Any]) -> list[str]:
         if s is not None:
             clean = s["sockets_left"] <= 0 and s["not_disconnected"] == 0 and s["aborted"] == s["expected"]
             floor = summary_.get((FLOOR, TARGET_CONCURRENT_N))
-            floor_text = f"; floor {ms(floor['all_unwound_max'])}" if floor else ""
+            floor_text = f"; bare-shutdown {ms(floor['all_unwound_max'])}" if floor else ""
+            for name in (CANCEL_FLOOR, "raw-asyncio-cancel"):
+                other = summary_.get((name, TARGET_CONCURRENT_N))
+                floor_text += f"; {name} {ms(other['all_unwound_max'])}" if other else ""
             measured = f"max {ms(s['all_unwound_max'])}{floor_text}; sockets left {s['sockets_left']}"
             rows.append([what, measured, verdict(s["all_unwound_max"] < TARGET_CONCURRENT and clean)])
         else:

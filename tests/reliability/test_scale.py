@@ -28,8 +28,9 @@ from ._support import open_fds, wait_for_fds
 DEFAULT_N = 200
 STRESS_N = 1_000
 # Seconds for every consumer to unwind: loose, to catch hangs (the streams sit in a 30 s gap);
-# the target is 0.1 s and the measured time is printed. 1,000 streams need more on a loaded
-# 2-core box (measured here: abort() itself ~0.5 ms per stream, unwinding ~2-3 ms per task).
+# the measured time is printed. The 0.1 s target for 1,000 streams is out of reach through
+# httpx2/httpcore2/anyio: benchmark (f) measures asyncio's own Task.cancel() of the same
+# consumers, without abortkit, at about 1 s here (abortkit: 0.94x of it).
 ALL_BOUND = {DEFAULT_N: 2.0, STRESS_N: 10.0}
 ONE_BOUND = 2.0
 FIRST = "Hello"
