@@ -137,7 +137,11 @@ class ListenerRegistration:
     def _wait_until_done(self) -> None:
         with _finished:
             self._waited = True
-            # The timeout is a safety net against a lost notify, not a deadline.
+            # The timeout is a safety net against a lost notify, not a deadline. A notify
+            # cannot be lost: we set _waited and test the state while holding _finished;
+            # _run sets the state first, then reads _waited, and notifies under _finished.
+            # Either _run read _waited before we set it (then it had already set _DONE,
+            # and our test sees it), or it notifies after we wait (the lock orders it).
             while self._state != _DONE:
                 _finished.wait(0.05)
 

@@ -2279,3 +2279,17 @@ def test_a_fresh_signal_says_not_aborted_with_a_bool() -> None:
     assert controller.signal.aborted is False
     controller.abort()
     assert controller.signal.aborted is True
+
+
+def test_interrupted_is_a_bool_false_until_an_abort_interrupts() -> None:
+    from abortkit import close_on_abort
+
+    response, _body, peer = _response("httpx2")
+    try:
+        guard = close_on_abort(AbortController().signal, response)
+        assert guard.interrupted is False
+        with guard:
+            assert guard.interrupted is False
+        assert guard.interrupted is False
+    finally:
+        peer.close()
