@@ -16,8 +16,10 @@ recorded), the SDK's own sleep runs unchanged.
 
 Under an event loop other than asyncio (trio) the delay is left to the SDK.
 
-Copies made by ``client.with_options()`` are new instances: ``instrument()`` them too
-(their network layer is shared, and already instrumented).
+``client.copy()`` and its alias ``client.with_options()`` build a new instance, which
+would not have these wrappers: they are wrapped too, and the copy is passed to
+``instrument()`` (its network layer is usually the shared, already instrumented one;
+a copy given its own ``http_client`` gets that one instrumented).
 """
 
 from __future__ import annotations
@@ -38,14 +40,18 @@ __all__ = ["instrument_backoff"]
 _SLEEP = "_sleep_for_retry"
 _DELAY = "_calculate_retry_timeout"
 _MARK = "_abortkit_backoff"
+_COPIES = ("copy", "with_options")
 
 # The delay recorded by _calculate_retry_timeout for the _sleep_for_retry call around it.
 # A context variable: the client is shared by threads and tasks, each with its own retry.
 _deferred: ContextVar[list[float] | None] = ContextVar("abortkit_deferred_backoff", default=None)
 
 
-def instrument_backoff(client: Any) -> bool:
-    """Make ``client``'s retry back-off abortable; False if it has none we recognise."""
+def instrument_backoff(client: Any, instrument_copy: Callable[[Any], Any]) -> bool:
+    """Make ``client``'s retry back-off abortable; False if it has none we recognise.
+
+    ``instrument_copy`` is applied to every copy the client makes (``instrument``).
+    """
     sleep = getattr(client, _SLEEP, None)
     delay = getattr(client, _DELAY, None)
     if not callable(sleep) or not callable(delay):
@@ -55,8 +61,20 @@ def instrument_backoff(client: Any) -> bool:
     asynchronous = inspect.iscoroutinefunction(sleep)
     setattr(client, _DELAY, _recording(delay))
     setattr(client, _SLEEP, _async_sleep(sleep) if asynchronous else _sync_sleep(sleep))
+    for name in _COPIES:
+        make_copy = getattr(client, name, None)
+        if callable(make_copy):
+            setattr(client, name, _instrumenting(make_copy, instrument_copy))
     setattr(client, _MARK, True)
     return True
+
+
+def _instrumenting(make_copy: Callable[..., Any], instrument_copy: Callable[[Any], Any]) -> Callable[..., Any]:
+    @functools.wraps(make_copy)
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        return instrument_copy(make_copy(*args, **kwargs))
+
+    return copy
 
 
 def _recording(delay: Callable[..., float]) -> Callable[..., float]:

@@ -333,5 +333,5 @@ def instrument(client: T) -> T:
     for pool, asynchronous in pools:  # all checked first: no half-instrumented client
         pool._network_backend = _wrap_backend(pool._network_backend, asynchronous)
     if http_client is not client:
-        instrument_backoff(client)
+        instrument_backoff(client, instrument)
     return client

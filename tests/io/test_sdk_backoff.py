@@ -50,13 +50,18 @@ def _retry_gap(server: MockLLMServer) -> float:
     return second.received_at - first.finished_at
 
 
+@pytest.mark.parametrize("via", ["client", "with_options", "copy"])
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("sdk", SDKS)
 def test_an_abort_during_the_backoff_unwinds_at_once_and_never_retries(
-    mock_llm_server: MockLLMServer, sdk: str, asynchronous: bool
+    mock_llm_server: MockLLMServer, sdk: str, asynchronous: bool, via: str
 ) -> None:
+    """Also through ``client.with_options()``/``copy()``: new instances, which must inherit it."""
     server = mock_llm_server
-    client = instrument(sdk_client(sdk, server, asynchronous=asynchronous, max_retries=2))
+    retries = 2 if via == "client" else 0  # the copies get max_retries=2
+    client = instrument(sdk_client(sdk, server, asynchronous=asynchronous, max_retries=retries))
+    if via != "client":
+        client = getattr(client, via)(max_retries=2)
     controller = AbortController()
     tripper = Tripper(controller, delay=0.2)  # the 500 arrives within ms: the SDK is asleep by then
     server.enqueue(HTTPError(500, retry_after=RETRY_AFTER))
@@ -165,6 +170,9 @@ def test_instrument_wraps_the_backoff_once_and_only_on_sdk_clients(mock_llm_serv
     assert sleep.__wrapped__ is not None and delay.__wrapped__ is not None
     instrument(client)  # idempotent: not wrapped twice
     assert client._sleep_for_retry is sleep and client._calculate_retry_timeout is delay
+    for name in ("copy", "with_options"):
+        copy = getattr(client, name)(max_retries=1)
+        assert copy is not client and vars(copy)["_abortkit_backoff"] is True
     plain = httpx2.Client()
     instrument(plain)
     assert not hasattr(plain, "_sleep_for_retry") and "_abortkit_backoff" not in vars(plain)
@@ -186,10 +194,10 @@ def test_instrument_backoff_recognises_only_both_methods() -> None:
 
     for cls in (OnlySleep, OnlyDelay):
         obj = cls()
-        assert instrument_backoff(obj) is False
+        assert instrument_backoff(obj, instrument) is False
         assert vars(obj) == {}
     both = Both()
-    assert instrument_backoff(both) is True
+    assert instrument_backoff(both, instrument) is True
     assert set(vars(both)) == {"_sleep_for_retry", "_calculate_retry_timeout", "_abortkit_backoff"}
     assert both._calculate_retry_timeout() == 1.0  # outside a scope: the SDK's own value
-    assert instrument_backoff(both) is True
+    assert instrument_backoff(both, instrument) is True
