@@ -32,12 +32,23 @@ very thread is running it (the callback removes itself, or a signal handler
 interrupted it), waiting would deadlock, so it does not wait; the thread-local
 ``_claims`` list, pushed *before* the claiming pop, tells which registrations this
 thread is claiming or running, with no window in between.
+
+Two removals of one registration: the loser of the pop waits until the winner has
+recorded ``_REMOVED`` (a few bytecodes later; the winner notifies if anyone waits),
+unless the winner is an outer ``remove()`` on this same thread that a signal handler
+interrupted between its pop and its record: then it returns at once (the outer call
+holds the outcome, and it would never record it while we wait). The cost of telling
+that case apart (a walk up this thread's frames) is paid only on the slow path. In the
+rarer case where that outer ``remove()`` itself lost the pop to a runner on another
+thread, the nested call may return while the callback runs there; the outer call then
+waits for it as usual once the handler returns.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -123,15 +134,48 @@ class ListenerRegistration:
         # The common case inline (no abort happened): one atomic pop claims it.
         if self._signal._pending.pop(self, _MISSING) is not _MISSING:
             self._state = _REMOVED
+            if self._waited:  # a remove() elsewhere waits for the outcome: see _detach
+                _notify_finished()
             return True
         return self._detach(wait=True)
 
     def _detach(self, *, wait: bool) -> bool:
         if self._signal._pending.pop(self, _MISSING) is not _MISSING:
             self._state = _REMOVED
+            if self._waited:
+                _notify_finished()
             return True
-        if wait and self._state != _DONE and self._state != _REMOVED and self not in _claims():
+        # Someone else popped it: a runner (state _PENDING until it starts, then _RUNNING,
+        # then _DONE) or another remover (state _PENDING until it records _REMOVED). Wait
+        # for the outcome, unless the popper is this very thread: the listener is running
+        # here (it removes itself; a signal handler interrupted it: ``_claims``), or a
+        # remove() of this registration was interrupted here, between its pop and its
+        # record, by a signal handler that removes it again (found by the signal-storm
+        # stress test: it deadlocked). That outer call holds the outcome; it prevented
+        # the run if its pop won, so the nested call returns at once.
+        if (
+            wait
+            and self._state != _DONE
+            and self._state != _REMOVED
+            and self not in _claims()
+            and not self._being_removed_by_this_thread()
+        ):
             self._wait_until_done()
+        return False
+
+    def _being_removed_by_this_thread(self) -> bool:
+        """True if an enclosing frame of this thread is remove()/_detach() of ``self``.
+
+        Only reached on the slow path (someone else popped the registration), so the
+        frame walk costs nothing in the common case.
+        """
+        frame = sys._getframe(2)  # skip this method and _detach
+        if frame.f_code is _REMOVAL_CODES[0] and frame.f_locals.get("self") is self:
+            frame = frame.f_back  # type: ignore[assignment]  # our own remove(), the entry
+        while frame is not None:
+            if frame.f_code in _REMOVAL_CODES and frame.f_locals.get("self") is self:
+                return True
+            frame = frame.f_back  # type: ignore[assignment]
         return False
 
     def _wait_until_done(self) -> None:
@@ -139,10 +183,11 @@ class ListenerRegistration:
             self._waited = True
             # The timeout is a safety net against a lost notify, not a deadline. A notify
             # cannot be lost: we set _waited and test the state while holding _finished;
-            # _run sets the state first, then reads _waited, and notifies under _finished.
-            # Either _run read _waited before we set it (then it had already set _DONE,
-            # and our test sees it), or it notifies after we wait (the lock orders it).
-            while self._state != _DONE:
+            # _run and the removers set the state first, then read _waited, and notify
+            # under _finished. Either one read _waited before we set it (then it had
+            # already set the state, and our test sees it), or it notifies after we wait
+            # (the lock orders it). A removal is an outcome too: the callback never runs.
+            while self._state != _DONE and self._state != _REMOVED:
                 _finished.wait(0.05)
 
     def _run(self) -> None:
@@ -155,8 +200,7 @@ class ListenerRegistration:
         finally:
             self._state = _DONE
             if self._waited:
-                with _finished:
-                    _finished.notify_all()
+                _notify_finished()
 
     def __enter__(self) -> ListenerRegistration:
         return self
@@ -175,6 +219,12 @@ class ListenerRegistration:
 
 
 _new_registration = object.__new__
+_REMOVAL_CODES = (ListenerRegistration.remove.__code__, ListenerRegistration._detach.__code__)
+
+
+def _notify_finished() -> None:
+    with _finished:
+        _finished.notify_all()
 
 
 def _claim_and_run(pending: dict[ListenerRegistration, bool], registration: ListenerRegistration) -> None:

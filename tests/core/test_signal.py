@@ -7,6 +7,7 @@ import logging
 import math
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -390,3 +391,98 @@ def test_unreferenced_timeouts_leave_nothing_behind() -> None:
 def test_already_aborted() -> None:
     signal = AbortSignal.already_aborted("r")
     assert signal.aborted and signal.reason == "r"
+
+
+# -- remove() racing remove() of the same registration (found by the signal-storm stress run) --------
+
+
+def _trace_remove_after_its_pop(action: Any) -> Any:
+    """A tracer that runs ``action()`` inside ``ListenerRegistration.remove`` right after its
+    claiming pop succeeded and before it recorded the removal: the window a signal handler
+    (or another thread) can land in."""
+    import linecache
+
+    fired: list[bool] = []
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        if event == "line" and not fired:
+            line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            if line == "self._state = _REMOVED":
+                fired.append(True)
+                action()
+        return local
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if event == "call" and frame.f_code.co_name == "remove" and frame.f_code.co_filename.endswith("_signal.py"):
+            return local
+        return None
+
+    return tracer, fired
+
+
+@pytest.mark.timeout(10)
+def test_a_signal_handler_removing_the_registration_its_thread_is_removing_does_not_deadlock() -> None:
+    """The signal-storm stress run hung here: main thread in ``remove()`` just after its pop,
+    a signal handler on that thread calls ``remove()`` on the same registration; the handler
+    waited for the callback to finish, which it never will (it was removed, not run)."""
+    import sys
+
+    signal = AbortController().signal
+    registration = signal.add_listener(lambda: None)
+    nested: list[bool] = []
+
+    def handler_like() -> None:  # runs on this thread, with the outer remove() on the stack
+        result: list[bool] = []
+        worker_done = threading.Event()
+
+        def guard() -> None:  # if the nested call waits, report it instead of hanging the test
+            if not worker_done.wait(2.0):
+                nested.append(False)
+
+        threading.Thread(target=guard, daemon=True).start()
+        result.append(registration.remove())
+        worker_done.set()
+        nested.extend(result)
+
+    tracer, fired = _trace_remove_after_its_pop(handler_like)
+    sys.settrace(tracer)
+    try:
+        outer = registration.remove()
+    finally:
+        sys.settrace(None)
+    assert fired, "the line after remove()'s pop was not reached (remove changed?)"
+    assert outer is True, "the outer remove() popped it: it prevented the run"
+    assert nested and nested[0] is False, f"the nested remove() returned {nested}"
+    assert not registration.pending and not registration.ran
+    assert signal.listener_count == 0
+
+
+@pytest.mark.timeout(10)
+def test_remove_on_another_thread_during_a_removal_returns_once_the_removal_is_recorded() -> None:
+    """Thread A's ``remove()`` has popped the registration and not yet recorded it; thread B's
+    ``remove()`` of the same registration must not wait for a run that will never happen."""
+    import sys
+
+    signal = AbortController().signal
+    registration = signal.add_listener(lambda: None)
+    other: list[Any] = []
+    other_done = threading.Event()
+
+    def start_other_thread() -> None:
+        def run() -> None:
+            other.append(registration.remove())
+            other_done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+        other_done.wait(0.3)  # B runs while A sits in the window
+
+    tracer, fired = _trace_remove_after_its_pop(start_other_thread)
+    sys.settrace(tracer)
+    try:
+        outer = registration.remove()
+    finally:
+        sys.settrace(None)
+    assert fired
+    assert outer is True
+    assert other_done.wait(2.0), "the other thread's remove() never returned (it waited for a run)"
+    assert other == [False]
