@@ -158,7 +158,15 @@ def _drive_generator(generator: Generator[Any, Any, Any], signal: AbortSignal) -
             raise error from exc
         raise
     finally:
-        generator.close()
+        # Closed under its scope too: a body suspended inside its own ``abort_scope``
+        # resets the context variable on the way out to what it was when that scope was
+        # entered (our scope, pushed for that resumption); outside ours, the reset would
+        # leave our signal in the consumer's context for good.
+        token = _current.set(with_signal(signal) if scoped is None else scoped)
+        try:
+            generator.close()
+        finally:
+            _current.reset(token)
 
 
 async def _drive_async_generator(
@@ -193,4 +201,8 @@ async def _drive_async_generator(
             raise error from exc
         raise
     finally:
-        await generator.aclose()
+        token = _current.set(with_signal(signal) if scoped is None else scoped)  # see _drive_generator
+        try:
+            await generator.aclose()
+        finally:
+            _current.reset(token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 from collections.abc import AsyncIterator, Iterator
 
@@ -257,3 +258,51 @@ def test_async_generator_keeps_its_own_scope_across_yields() -> None:
     first, second, third = asyncio.run(main())
     assert first == second == (outer.signal, inner.signal)
     assert third == (outer.signal,)
+
+
+# -- closing an @abortable generator that is suspended inside its own abort_scope --------------
+# Found by the race stress run (tests/conftest.py's guard): the body's scope exit ran, on
+# close, in the consumer's context, and restored the decorator's scope there for good.
+
+
+def test_closing_a_generator_suspended_in_its_own_scope_leaves_no_scope_behind() -> None:
+    from abortkit import abort_scope
+
+    outer, inner = AbortController(), AbortController()
+
+    @abortable
+    def numbers(abort_signal: AbortSignal | None = None) -> Iterator[int]:
+        with abort_scope(inner.signal):
+            yield 1
+            yield 2
+
+    generator = numbers(abort_signal=outer.signal)
+    assert next(generator) == 1
+    assert current_signals() == ()
+    generator.close()
+    assert current_signals() == (), "closing the generator left a scope in this context"
+    for item in numbers(abort_signal=outer.signal):  # the same through a for loop left early
+        assert item == 1
+        break
+    gc.collect()
+    assert current_signals() == ()
+
+
+def test_closing_an_async_generator_suspended_in_its_own_scope_leaves_no_scope_behind() -> None:
+    from abortkit import abort_scope
+
+    outer, inner = AbortController(), AbortController()
+
+    @abortable
+    async def numbers(abort_signal: AbortSignal | None = None) -> AsyncIterator[int]:
+        async with abort_scope(inner.signal):
+            yield 1
+            yield 2
+
+    async def main() -> tuple[AbortSignal, ...]:
+        generator = numbers(abort_signal=outer.signal)
+        assert await generator.__anext__() == 1
+        await generator.aclose()
+        return current_signals()
+
+    assert asyncio.run(main()) == ()
