@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from abortkit import AbortController, AbortError, abort_scope, instrument
+from abortkit import AbortController, AbortError, AbortSignal, abort_scope, instrument
 from abortkit.testing import HTTPError, MockLLMServer
 
 from .conftest import HANG_BOUND, MESSAGES, Tripper, sdk_client
@@ -41,6 +41,19 @@ async def _async_text(sdk: str, client: Any) -> str:
     return "".join(
         [e.delta.text async for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta"]
     )
+
+
+def _text_in_scope(sdk: str, client: Any, asynchronous: bool, signal: AbortSignal | None) -> str:
+    """One streamed answer under ``abort_scope(signal)`` (None: no scope), sync or async."""
+    if not asynchronous:
+        with abort_scope(signal):
+            return _sync_text(sdk, client)
+
+    async def run() -> str:
+        async with abort_scope(signal):
+            return await _async_text(sdk, client)
+
+    return asyncio.run(run())
 
 
 def _retry_gap(server: MockLLMServer) -> float:
@@ -68,16 +81,7 @@ def test_an_abort_during_the_backoff_unwinds_at_once_and_never_retries(
     started = time.perf_counter()
     tripper.armed.set()
     with pytest.raises(AbortError) as caught:
-        if asynchronous:
-
-            async def run() -> None:
-                async with abort_scope(controller.signal):
-                    await _async_text(sdk, client)
-
-            asyncio.run(run())
-        else:
-            with abort_scope(controller.signal):
-                _sync_text(sdk, client)
+        _text_in_scope(sdk, client, asynchronous, controller.signal)
     unwind = tripper.unwind_seconds()
     assert caught.value.reason == "esc"
     assert unwind < HANG_BOUND, f"unwound {unwind * 1e3:.0f} ms after the abort (the SDK slept through it)"
@@ -95,20 +99,7 @@ def test_without_an_abort_the_backoff_lasts_as_long_as_the_sdk_asked(
     client = instrument(sdk_client(sdk, server, asynchronous=asynchronous, max_retries=2))
     signal = AbortController().signal
     server.enqueue(HTTPError(500, retry_after=RETRY_AFTER))
-    if asynchronous:
-
-        async def run() -> str:
-            if not in_scope:
-                return await _async_text(sdk, client)
-            async with abort_scope(signal):
-                return await _async_text(sdk, client)
-
-        text = asyncio.run(run())
-    elif in_scope:
-        with abort_scope(signal):
-            text = _sync_text(sdk, client)
-    else:
-        text = _sync_text(sdk, client)
+    text = _text_in_scope(sdk, client, asynchronous, signal if in_scope else None)
     assert text, "the retried request did not complete"
     assert server.request_count == 2
     gap = _retry_gap(server)
