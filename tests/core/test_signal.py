@@ -396,11 +396,12 @@ def test_already_aborted() -> None:
 # -- remove() racing remove() of the same registration (found by the signal-storm stress run) --------
 
 
-def _trace_remove_after_its_pop(action: Any) -> Any:
-    """A tracer that runs ``action()`` inside ``ListenerRegistration.remove`` right after its
+def _remove_running_action_after_its_pop(registration: ListenerRegistration, action: Any) -> tuple[bool, bool]:
+    """``registration.remove()``, traced so that ``action()`` runs inside it right after its
     claiming pop succeeded and before it recorded the removal: the window a signal handler
-    (or another thread) can land in."""
+    (or another thread) can land in. Returns (what remove() returned, whether action ran)."""
     import linecache
+    import sys
 
     fired: list[bool] = []
 
@@ -417,7 +418,12 @@ def _trace_remove_after_its_pop(action: Any) -> Any:
             return local
         return None
 
-    return tracer, fired
+    sys.settrace(tracer)
+    try:
+        outer = registration.remove()
+    finally:
+        sys.settrace(None)
+    return outer, bool(fired)
 
 
 @pytest.mark.timeout(10)
@@ -425,7 +431,6 @@ def test_a_signal_handler_removing_the_registration_its_thread_is_removing_does_
     """The signal-storm stress run hung here: main thread in ``remove()`` just after its pop,
     a signal handler on that thread calls ``remove()`` on the same registration; the handler
     waited for the callback to finish, which it never will (it was removed, not run)."""
-    import sys
 
     signal = AbortController().signal
     registration = signal.add_listener(lambda: None)
@@ -444,12 +449,7 @@ def test_a_signal_handler_removing_the_registration_its_thread_is_removing_does_
         worker_done.set()
         nested.extend(result)
 
-    tracer, fired = _trace_remove_after_its_pop(handler_like)
-    sys.settrace(tracer)
-    try:
-        outer = registration.remove()
-    finally:
-        sys.settrace(None)
+    outer, fired = _remove_running_action_after_its_pop(registration, handler_like)
     assert fired, "the line after remove()'s pop was not reached (remove changed?)"
     assert outer is True, "the outer remove() popped it: it prevented the run"
     assert nested and nested[0] is False, f"the nested remove() returned {nested}"
@@ -461,7 +461,6 @@ def test_a_signal_handler_removing_the_registration_its_thread_is_removing_does_
 def test_remove_on_another_thread_during_a_removal_returns_once_the_removal_is_recorded() -> None:
     """Thread A's ``remove()`` has popped the registration and not yet recorded it; thread B's
     ``remove()`` of the same registration must not wait for a run that will never happen."""
-    import sys
 
     signal = AbortController().signal
     registration = signal.add_listener(lambda: None)
@@ -476,12 +475,7 @@ def test_remove_on_another_thread_during_a_removal_returns_once_the_removal_is_r
         threading.Thread(target=run, daemon=True).start()
         other_done.wait(0.3)  # B runs while A sits in the window
 
-    tracer, fired = _trace_remove_after_its_pop(start_other_thread)
-    sys.settrace(tracer)
-    try:
-        outer = registration.remove()
-    finally:
-        sys.settrace(None)
+    outer, fired = _remove_running_action_after_its_pop(registration, start_other_thread)
     assert fired
     assert outer is True
     assert other_done.wait(2.0), "the other thread's remove() never returned (it waited for a run)"
