@@ -52,7 +52,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from ._errors import AbortError
@@ -169,13 +169,16 @@ class ListenerRegistration:
         Only reached on the slow path (someone else popped the registration), so the
         frame walk costs nothing in the common case.
         """
-        frame = sys._getframe(2)  # skip this method and _detach
-        if frame.f_code is _REMOVAL_CODES[0] and frame.f_locals.get("self") is self:
-            frame = frame.f_back  # type: ignore[assignment]  # our own remove(), the entry
+        frame: FrameType | None = sys._getframe(1)
+        # Our own entry first (_detach, and remove() if it called us), matched by identity
+        # rather than counted; an outer removal is always separated from it by another frame
+        # (the signal handler's, a finalizer's).
+        while frame is not None and frame.f_code in _REMOVAL_CODES and frame.f_locals.get("self") is self:
+            frame = frame.f_back
         while frame is not None:
             if frame.f_code in _REMOVAL_CODES and frame.f_locals.get("self") is self:
                 return True
-            frame = frame.f_back  # type: ignore[assignment]
+            frame = frame.f_back
         return False
 
     def _wait_until_done(self) -> None:
