@@ -54,12 +54,14 @@ _OPENAI_EXPECTED: dict[str, type[BaseException] | None] = {
     "http-500": openai.InternalServerError,
     "stream-error": openai.APIError,
 }
-# The anthropic SDK lets httpx2's errors through when they happen while iterating a stream, and
-# skips SSE events without an event name (so a bad JSON line in an unnamed event is ignored).
+# Before 2.17 the anthropic SDK let httpx2's errors through when they happened while iterating a
+# stream; since then it wraps them as it does the request's (``_streaming.iter_response_bytes``).
+# It skips SSE events without an event name (so a bad JSON line in an unnamed event is ignored).
+ANTHROPIC_WRAPS_STREAM_ERRORS = hasattr(anthropic._streaming, "iter_response_bytes")
 _ANTHROPIC_EXPECTED: dict[str, type[BaseException] | None] = {
     "reset-before-headers": anthropic.APIConnectionError,
-    "reset-mid-stream": httpx2.ReadError,
-    "stall": httpx2.ReadTimeout,
+    "reset-mid-stream": anthropic.APIConnectionError if ANTHROPIC_WRAPS_STREAM_ERRORS else httpx2.ReadError,
+    "stall": anthropic.APITimeoutError if ANTHROPIC_WRAPS_STREAM_ERRORS else httpx2.ReadTimeout,
     "malformed-bytes": UnicodeDecodeError,
     "malformed-json": None,  # the answer completes
     "http-429": anthropic.RateLimitError,

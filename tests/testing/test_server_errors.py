@@ -121,10 +121,12 @@ def test_reset_mid_stream(server: MockLLMServer) -> None:
     with _oai(server) as oclient, pytest.raises(openai.APIConnectionError) as info:
         _openai_stream_text(oclient)
     assert isinstance(info.value.__cause__, transport_errors)
-    # Observed quirk: the anthropic SDK does not wrap errors raised while iterating a stream,
-    # so the transport's own exception escapes.
-    with _ant(server) as aclient, pytest.raises(transport_errors):
+    # Before 2.17 the anthropic SDK did not wrap errors raised while iterating a stream, so the
+    # transport's own exception escaped; since then it wraps them in APIConnectionError.
+    with _ant(server) as aclient, pytest.raises((*transport_errors, anthropic.APIConnectionError)) as caught:
         _anthropic_stream_text(aclient)
+    if isinstance(caught.value, anthropic.APIConnectionError):
+        assert isinstance(caught.value.__cause__, transport_errors)
     for record in server.requests:
         assert record.responded_headers_at is not None
         assert record.completed is False
