@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from abortkit import AbortController, AbortError, close_on_abort, current_signals
+from tests._helpers.http_responses import _peer_saw_shutdown, _response
+from tests._helpers.signals import _aborted
 
 
 class BlockingStream:
@@ -225,3 +229,297 @@ def test_async_cancelled_consumer_closes_the_stream() -> None:
         return stream
 
     assert len(asyncio.run(main()).close_threads) == 1
+
+
+# -- found by mutation testing (docs/mutation-testing.md) ------------------------------------------
+
+
+class WaitsForClose:
+    """An async response whose read returns only when it is closed."""
+
+    def __init__(self) -> None:
+        self.closed: asyncio.Event | None = None
+        self.close_calls = 0
+
+    async def read(self) -> bytes:
+        self.closed = asyncio.Event()
+        await self.closed.wait()
+        raise ConnectionError("closed")
+
+    async def aclose(self) -> None:
+        self.close_calls += 1
+        if self.closed is not None:
+            self.closed.set()
+
+
+@pytest.mark.found_by_mutation
+def test_async_abort_from_another_thread_closes_at_once_on_the_loop() -> None:
+    from abortkit import close_on_abort
+
+    async def main() -> float:
+        controller = AbortController()
+        response = WaitsForClose()
+        timer = threading.Timer(0.05, controller.abort, ("esc",))
+        started = time.monotonic()
+        timer.start()
+        with pytest.raises(AbortError) as caught:
+            async with close_on_abort(controller.signal, response) as same:
+                await asyncio.wait_for(same.read(), 3.0)
+        assert caught.value.reason == "esc"
+        assert isinstance(caught.value.__cause__, ConnectionError), "the read was not woken by the close"
+        assert response.close_calls == 1
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 1.0
+
+
+@pytest.mark.found_by_mutation
+def test_a_close_scheduled_after_exit_does_nothing() -> None:
+    from abortkit import close_on_abort
+
+    async def main() -> None:
+        response = WaitsForClose()
+        guard = close_on_abort(AbortController().signal, response)
+        async with guard:
+            pass
+        guard._interrupt_on_loop()  # the abort's scheduled interruption, arriving after exit
+        await asyncio.sleep(0)
+        assert guard._close_task is None
+        assert response.close_calls == 0
+
+    asyncio.run(main())
+
+
+@pytest.mark.found_by_mutation
+def test_async_close_on_abort_without_abort_closes_nothing() -> None:
+    from abortkit import close_on_abort
+
+    response = WaitsForClose()
+
+    async def main() -> None:
+        async with close_on_abort(AbortController().signal, response):
+            pass
+
+    asyncio.run(main())
+    assert response.close_calls == 0
+
+
+@pytest.mark.found_by_mutation
+def test_async_close_on_abort_already_aborted_closes_and_raises_before_the_body() -> None:
+    from abortkit import close_on_abort
+
+    response = WaitsForClose()
+    ran: list[bool] = []
+
+    async def main() -> None:
+        async with close_on_abort(_aborted("early"), response):
+            ran.append(True)
+
+    with pytest.raises(AbortError) as caught:
+        asyncio.run(main())
+    assert caught.value.reason == "early"
+    assert ran == [] and response.close_calls == 1
+
+
+@pytest.mark.found_by_mutation
+def test_async_close_on_abort_closes_an_object_with_a_sync_close() -> None:
+    from abortkit import close_on_abort
+
+    class SyncClosable:
+        def __init__(self) -> None:
+            self.closes = 0
+
+        def close(self) -> None:
+            self.closes += 1
+
+    response = SyncClosable()
+
+    async def main() -> None:
+        controller = AbortController()
+        threading.Timer(0.02, controller.abort, ("esc",)).start()
+        async with close_on_abort(controller.signal, response):
+            await asyncio.sleep(0.2)
+
+    with pytest.raises(AbortError):
+        asyncio.run(main())
+    assert response.closes >= 1
+
+
+@pytest.mark.found_by_mutation
+def test_an_error_in_an_aborted_async_block_is_chained_and_a_failing_close_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from abortkit import close_on_abort
+
+    class FailingClose:
+        async def aclose(self) -> None:
+            raise OSError("aclose failed")
+
+    response = FailingClose()
+    failure = ConnectionError("read failed")
+
+    async def main() -> None:
+        controller = AbortController()
+        async with close_on_abort(controller.signal, response):
+            controller.abort("esc")
+            await asyncio.sleep(0.01)
+            raise failure
+
+    with caplog.at_level(logging.DEBUG, logger="abortkit"), pytest.raises(AbortError) as caught:
+        asyncio.run(main())
+    assert caught.value.reason == "esc" and caught.value.__cause__ is failure
+    (record,) = [r for r in caplog.records if r.getMessage() == f"closing {response!r} after an abort failed"]
+    assert record.name == "abortkit" and record.exc_info and isinstance(record.exc_info[1], OSError)
+
+
+@pytest.mark.found_by_mutation
+def test_a_failing_sync_close_at_exit_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from abortkit import close_on_abort
+
+    response, _body, peer = _response("httpx2")
+
+    class SDKStream:
+        def __init__(self) -> None:
+            self.response = response
+
+        def close(self) -> None:
+            raise OSError("close failed")
+
+    stream = SDKStream()
+    controller = AbortController()
+    with caplog.at_level(logging.DEBUG, logger="abortkit"), pytest.raises(AbortError) as caught:  # noqa: SIM117
+        with close_on_abort(controller.signal, stream):
+            controller.abort("esc")
+            assert _peer_saw_shutdown(peer)
+    assert caught.value.reason == "esc"
+    (record,) = [r for r in caplog.records if r.getMessage() == f"closing {stream!r} after an abort failed"]
+    assert record.name == "abortkit" and record.exc_info and isinstance(record.exc_info[1], OSError)
+
+
+@pytest.mark.found_by_mutation
+def test_an_already_aborted_block_never_runs_even_on_a_released_response() -> None:
+    from abortkit import close_on_abort
+
+    response, _body, peer = _response("httpx2")
+    response.read()
+    response.close()
+    ran: list[bool] = []
+    with pytest.raises(AbortError) as caught, close_on_abort(_aborted("early"), response):
+        ran.append(True)
+    assert caught.value.reason == "early" and ran == []
+    assert not _peer_saw_shutdown(peer)
+
+    async_response, _async_body, _ = _response("httpx2", asynchronous=True)
+
+    async def main() -> None:
+        await async_response.aread()
+        await async_response.aclose()
+        async with close_on_abort(_aborted("early"), async_response):
+            ran.append(True)
+
+    with pytest.raises(AbortError):
+        asyncio.run(main())
+    assert ran == []
+
+
+class SlowAclose:
+    """An async closable whose aclose() lets the loop run, counting calls."""
+
+    def __init__(self) -> None:
+        self.close_calls = 0
+
+    async def aclose(self) -> None:
+        self.close_calls += 1
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.found_by_mutation
+def test_an_async_abort_queued_before_exit_closes_once_and_nothing_runs_after_exit() -> None:
+    from abortkit import close_on_abort
+
+    response = SlowAclose()
+    controller = AbortController()
+
+    async def main() -> Any:
+        guard = close_on_abort(controller.signal, response)
+        with pytest.raises(AbortError):
+            async with guard:
+                controller.abort("esc")  # queued on this loop; the block ends before it runs
+        await asyncio.sleep(0.05)
+        guard._interrupt_on_loop()  # a late interruption: must do nothing now
+        await asyncio.sleep(0.02)
+        return guard
+
+    guard = asyncio.run(main())
+    assert response.close_calls == 1
+    assert guard.interrupted
+    assert controller.signal.listener_count == 0
+
+
+@pytest.mark.found_by_mutation
+def test_an_async_abort_interrupts_once_however_often_it_is_scheduled() -> None:
+    from abortkit import close_on_abort
+
+    response = SlowAclose()
+    controller = AbortController()
+
+    async def main() -> None:
+        guard = close_on_abort(controller.signal, response)
+        with pytest.raises(AbortError):
+            async with guard:
+                controller.abort("esc")
+                await asyncio.sleep(0.005)
+                guard._interrupt_on_loop()  # scheduled twice: one close only
+                await asyncio.sleep(0.03)
+
+    asyncio.run(main())
+    assert response.close_calls == 1
+
+
+@pytest.mark.found_by_mutation
+def test_after_an_async_block_the_listener_is_gone() -> None:
+    from abortkit import close_on_abort
+
+    response = SlowAclose()
+    controller = AbortController()
+
+    async def main() -> None:
+        async with close_on_abort(controller.signal, response):
+            assert controller.signal.listener_count == 1
+        assert controller.signal.listener_count == 0
+        controller.abort("late")
+        await asyncio.sleep(0.02)
+
+    asyncio.run(main())
+    assert response.close_calls == 0
+
+
+@pytest.mark.found_by_mutation
+def test_close_on_abort_single_use_message() -> None:
+    from abortkit import close_on_abort
+
+    class Closable:
+        def close(self) -> None:
+            pass
+
+    guard = close_on_abort(AbortController().signal, Closable())
+    with guard:
+        pass
+    with pytest.raises(RuntimeError) as caught, guard:
+        pass
+    assert str(caught.value) == "close_on_abort is single use: create one per response"
+
+
+@pytest.mark.found_by_mutation
+def test_interrupted_is_a_bool_false_until_an_abort_interrupts() -> None:
+    from abortkit import close_on_abort
+
+    response, _body, peer = _response("httpx2")
+    try:
+        guard = close_on_abort(AbortController().signal, response)
+        assert guard.interrupted is False
+        with guard:
+            assert guard.interrupted is False
+        assert guard.interrupted is False
+    finally:
+        peer.close()

@@ -6,10 +6,12 @@ import asyncio
 import gc
 import inspect
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
 from abortkit import AbortController, AbortError, AbortSignal, abortable, current_signals
+from tests._helpers.signals import _aborted
 
 
 class Provider:
@@ -306,3 +308,326 @@ def test_closing_an_async_generator_suspended_in_its_own_scope_leaves_no_scope_b
         return current_signals()
 
     assert asyncio.run(main()) == ()
+
+
+# -- found by mutation testing (docs/mutation-testing.md) ------------------------------------------
+
+
+@pytest.mark.found_by_mutation
+def test_the_signal_is_found_by_keyword_by_position_and_by_default() -> None:
+    from abortkit import abortable
+
+    calls: list[object] = []
+    default_signal = _aborted("default")
+
+    @abortable
+    def positional(x: int, abort_signal: AbortSignal | None = None) -> int:
+        calls.append(x)
+        return x
+
+    @abortable
+    def keyword_only(x: int, *, abort_signal: AbortSignal | None = None) -> int:
+        calls.append(x)
+        return x
+
+    @abortable
+    def defaulted(x: int, abort_signal: AbortSignal | None = default_signal) -> int:
+        calls.append(x)
+        return x
+
+    assert positional(1) == 1 and keyword_only(2) == 2  # no signal at all: index == len(args)
+    with pytest.raises(AbortError, match="'kw'"):
+        positional(3, abort_signal=_aborted("kw"))
+    with pytest.raises(AbortError, match="'pos'"):
+        positional(4, _aborted("pos"))
+    with pytest.raises(AbortError, match="'kwonly'"):
+        keyword_only(5, abort_signal=_aborted("kwonly"))
+    with pytest.raises(AbortError, match="'default'"):
+        defaulted(6)
+    assert defaulted(7, None) == 7
+    assert calls == [1, 2, 7]
+
+
+@pytest.mark.found_by_mutation
+def test_the_signal_is_found_on_bound_methods() -> None:
+    from abortkit import abortable
+
+    class Client:
+        @abortable
+        def call(self, x: int, abort_signal: AbortSignal | None = None) -> int:
+            return x
+
+    assert Client().call(1) == 1
+    with pytest.raises(AbortError, match="'bound'"):
+        Client().call(2, _aborted("bound"))
+    with pytest.raises(AbortError, match="'unbound'"):
+        Client.call(Client(), 3, _aborted("unbound"))
+
+
+@pytest.mark.found_by_mutation
+def test_abortable_messages_name_the_function_and_the_parameter() -> None:
+    from abortkit import abortable
+
+    def no_signal(x: int) -> int:
+        return x
+
+    def star(*abort_signal: object) -> None:
+        pass
+
+    qualname = "test_abortable_messages_name_the_function_and_the_parameter.<locals>"
+    with pytest.raises(TypeError) as caught:
+        abortable(no_signal)
+    assert str(caught.value) == f"@abortable: {qualname}.no_signal() has no parameter named 'abort_signal'"
+    with pytest.raises(TypeError) as caught:
+        abortable(star)
+    assert str(caught.value) == f"@abortable: 'abort_signal' of {qualname}.star() must be a named parameter"
+
+    @abortable
+    def f(abort_signal: object = None) -> None:
+        pass
+
+    with pytest.raises(TypeError) as caught:
+        f(abort_signal=3)
+    assert str(caught.value) == f"{qualname}.f() argument 'abort_signal' must be an AbortSignal or None, not int"
+
+
+@pytest.mark.found_by_mutation
+def test_abortable_with_a_renamed_parameter() -> None:
+    from abortkit import abortable
+
+    @abortable(signal_param="cancel")
+    def call(x: int, cancel: AbortSignal | None = None) -> int:
+        return x
+
+    assert call(1) == 1
+    with pytest.raises(AbortError, match="'renamed'"):
+        call(2, cancel=_aborted("renamed"))
+
+
+@pytest.mark.found_by_mutation
+def test_generator_kind_is_driven_checks_between_items_and_keeps_the_scope() -> None:
+    from abortkit import abortable, current_signals
+
+    controller = AbortController()
+    seen_scopes: list[object] = []
+
+    @abortable
+    def gen(n: int, *, abort_signal: AbortSignal | None = None) -> Any:
+        for i in range(n):
+            seen_scopes.append(current_signals()[-1])
+            yield i
+
+    items = []
+    with pytest.raises(AbortError) as caught:
+        for item in gen(5, abort_signal=controller.signal):
+            items.append(item)
+            controller.abort("mid")
+    assert items == [0]
+    assert caught.value.reason == "mid"
+    assert seen_scopes == [controller.signal, controller.signal]  # resumed once more, then checked
+
+
+@pytest.mark.found_by_mutation
+def test_generator_aborted_in_its_body_raises_with_the_reason_and_the_return_value() -> None:
+    from abortkit import abortable
+
+    controller = AbortController()
+
+    @abortable
+    def finishes(abort_signal: AbortSignal | None = None) -> Any:
+        yield 1
+        controller.abort("in body")
+        return "rest"
+
+    generator = finishes(abort_signal=controller.signal)
+    assert next(generator) == 1
+    with pytest.raises(AbortError) as caught:
+        next(generator)
+    assert caught.value.reason == "in body"
+    assert caught.value.partial == "rest"
+
+    other = AbortController()
+
+    @abortable
+    def yields_after(abort_signal: AbortSignal | None = None) -> Any:
+        other.abort("then yields")
+        yield 1
+
+    with pytest.raises(AbortError) as caught:
+        next(yields_after(abort_signal=other.signal))
+    assert caught.value.reason == "then yields"
+
+    third = AbortController()
+    failure = ConnectionError("closed")
+
+    @abortable
+    def fails_after(abort_signal: AbortSignal | None = None) -> Any:
+        third.abort("then fails")
+        raise failure
+        yield
+
+    with pytest.raises(AbortError) as caught:
+        next(fails_after(abort_signal=third.signal))
+    assert caught.value.reason == "then fails"
+    assert caught.value.__cause__ is failure
+
+
+@pytest.mark.found_by_mutation
+def test_async_generator_kind_is_driven_with_send_throw_and_checks() -> None:
+    from abortkit import abortable, current_signals
+
+    controller = AbortController()
+    scopes: list[object] = []
+
+    @abortable
+    async def agen(start: int, *, step: int, abort_signal: AbortSignal | None = None) -> Any:
+        scopes.append(current_signals()[-1])
+        received = yield start
+        scopes.append(current_signals()[-1])
+        try:
+            yield f"got {received} step {step}"
+        except KeyError:
+            yield "caught"
+        controller.abort("done")
+        return
+
+    async def main() -> None:
+        generator = agen(1, step=2, abort_signal=controller.signal)
+        assert await generator.__anext__() == 1
+        assert await generator.asend("x") == "got x step 2"
+        assert await generator.athrow(KeyError("k")) == "caught"
+        with pytest.raises(AbortError) as caught:
+            await generator.__anext__()
+        assert caught.value.reason == "done"
+
+    asyncio.run(main())
+    assert scopes == [controller.signal, controller.signal]
+
+
+@pytest.mark.found_by_mutation
+def test_async_generator_checks_between_items_and_translates_errors() -> None:
+    from abortkit import abortable
+
+    controller = AbortController()
+    failure = ConnectionError("closed")
+
+    @abortable
+    async def agen(fail: bool, abort_signal: AbortSignal | None = None) -> Any:
+        yield 1
+        if fail:
+            controller.abort("then fails")
+            raise failure
+        yield 2
+
+    async def main() -> None:
+        first = AbortController()
+        items = []
+        with pytest.raises(AbortError) as caught:
+            async for item in agen(False, abort_signal=first.signal):
+                items.append(item)
+                first.abort("mid")
+        assert items == [1] and caught.value.reason == "mid"
+        generator = agen(True, abort_signal=controller.signal)
+        assert await generator.__anext__() == 1
+        with pytest.raises(AbortError) as caught:
+            await generator.__anext__()
+        assert caught.value.reason == "then fails" and caught.value.__cause__ is failure
+
+    asyncio.run(main())
+
+
+@pytest.mark.found_by_mutation
+def test_coroutine_kind_rechecks_after_the_await() -> None:
+    from abortkit import abortable
+
+    controller = AbortController()
+
+    @abortable
+    async def answer(abort_signal: AbortSignal | None = None) -> str:
+        await asyncio.sleep(0)
+        controller.abort("after")
+        return "partial"
+
+    with pytest.raises(AbortError) as caught:
+        asyncio.run(answer(abort_signal=controller.signal))
+    assert caught.value.reason == "after"
+    assert caught.value.partial == "partial"
+
+
+@pytest.mark.found_by_mutation
+def test_plain_recheck_carries_the_reason() -> None:
+    from abortkit import abortable
+
+    controller = AbortController()
+
+    @abortable
+    def answer(abort_signal: AbortSignal | None = None) -> str:
+        controller.abort("recheck")
+        return "partial"
+
+    with pytest.raises(AbortError) as caught:
+        answer(abort_signal=controller.signal)
+    assert caught.value.reason == "recheck" and caught.value.partial == "partial"
+
+
+@pytest.mark.found_by_mutation
+def test_a_signal_given_as_none_by_default_is_not_required() -> None:
+    from functools import partial
+
+    from abortkit import abortable
+
+    @abortable
+    def required(abort_signal: AbortSignal | None) -> int:
+        return 1
+
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'abort_signal'"):
+        required()  # type: ignore[call-arg]
+
+    def target(x: int, abort_signal: AbortSignal | None = None) -> int:
+        return x
+
+    bound = partial(target, 1)  # no __qualname__: messages use its repr
+    decorated = abortable(bound)
+    assert decorated() == 1
+    with pytest.raises(TypeError) as caught:
+        decorated(abort_signal="esc")
+    assert str(caught.value) == f"{bound!r}() argument 'abort_signal' must be an AbortSignal or None, not str"
+
+
+@pytest.mark.found_by_mutation
+def test_a_generator_keeps_the_scopes_its_body_opened_across_yields() -> None:
+    from abortkit import abort_scope, abortable, current_signals
+
+    outer, inner = AbortController(), AbortController()
+    seen: list[tuple[AbortSignal, ...]] = []
+
+    @abortable
+    def gen(abort_signal: AbortSignal | None = None) -> Any:
+        with abort_scope(inner.signal):
+            seen.append(current_signals())
+            yield 1
+            seen.append(current_signals())
+            yield 2
+        seen.append(current_signals())
+        yield 3
+
+    assert list(gen(abort_signal=outer.signal)) == [1, 2, 3]
+    assert seen[0][-2:] == (outer.signal, inner.signal)
+    assert seen[1][-2:] == (outer.signal, inner.signal), "the body's own scope was lost across a yield"
+    assert seen[2][-1] is outer.signal and inner.signal not in seen[2]
+    assert outer.signal not in current_signals()
+
+    @abortable
+    async def agen(abort_signal: AbortSignal | None = None) -> Any:
+        with abort_scope(inner.signal):
+            seen.append(current_signals())
+            yield 1
+            seen.append(current_signals())
+            yield 2
+
+    async def main() -> list[int]:
+        return [item async for item in agen(abort_signal=outer.signal)]
+
+    seen.clear()
+    assert asyncio.run(main()) == [1, 2]
+    assert seen[1][-2:] == (outer.signal, inner.signal)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -159,3 +161,171 @@ def test_async_iteration_completes_without_abort() -> None:
         return [item async for item in abortable_iter(AsyncSource([1, 2], controller), controller.signal)]
 
     assert asyncio.run(main()) == [1, 2]
+
+
+# -- found by mutation testing (docs/mutation-testing.md) ------------------------------------------
+
+
+@pytest.mark.found_by_mutation
+def test_async_iteration_without_a_signal_is_plain() -> None:
+    from abortkit import abortable_iter
+
+    async def source() -> Any:
+        yield 1
+        yield 2
+
+    async def main() -> list[int]:
+        return [item async for item in abortable_iter(source(), None)]
+
+    assert asyncio.run(main()) == [1, 2]
+
+
+@pytest.mark.found_by_mutation
+def test_a_source_without_close_has_its_iterator_closed_on_an_early_stop() -> None:
+    from abortkit import abortable_iter
+
+    finished: list[str] = []
+
+    def generator() -> Any:
+        try:
+            yield 1
+            yield 2
+        finally:
+            finished.append("sync")
+
+    class Source:  # iterable, no close(): the iterator it returns must be closed
+        def __iter__(self) -> Any:
+            return generator()
+
+    controller = AbortController()
+    with pytest.raises(AbortError) as caught:
+        for _ in abortable_iter(Source(), controller.signal):
+            controller.abort("esc")
+    assert caught.value.reason == "esc"
+    assert finished == ["sync"]
+
+    async def agenerator() -> Any:
+        try:
+            yield 1
+            yield 2
+        finally:
+            finished.append("async")
+
+    class AsyncSource:
+        def __aiter__(self) -> Any:
+            return agenerator()
+
+    async def main() -> None:
+        other = AbortController()
+        with pytest.raises(AbortError) as caught:
+            async for _ in abortable_iter(AsyncSource(), other.signal):
+                other.abort("aesc")
+        assert caught.value.reason == "aesc"
+        assert finished == ["sync", "async"], "the iterator was not closed when the stream stopped"
+
+    asyncio.run(main())
+    assert finished == ["sync", "async"]
+
+    class ListSource:  # neither the source nor its iterator has close(): nothing to close, no error
+        def __iter__(self) -> Any:
+            return iter([1, 2])
+
+    third = AbortController()
+    with pytest.raises(AbortError):
+        for _ in abortable_iter(ListSource(), third.signal):
+            third.abort()
+
+
+@pytest.mark.found_by_mutation
+def test_an_async_consumer_leaving_early_closes_the_source() -> None:
+    from abortkit import abortable_iter
+
+    closed: list[bool] = []
+
+    class Source:
+        def __init__(self) -> None:
+            self.items = iter([1, 2, 3])
+
+        def __aiter__(self) -> Any:
+            return self
+
+        async def __anext__(self) -> int:
+            try:
+                return next(self.items)
+            except StopIteration:
+                raise StopAsyncIteration from None
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    async def main() -> None:
+        iterator = abortable_iter(Source(), AbortController().signal)
+        assert await iterator.__anext__() == 1
+        await iterator.aclose()  # the consumer stops before the end
+
+    asyncio.run(main())
+    assert closed == [True]
+
+
+@pytest.mark.found_by_mutation
+def test_async_errors_after_the_abort_become_abort_errors_chained() -> None:
+    from abortkit import abortable_iter
+
+    controller = AbortController()
+    failure = ConnectionError("closed")
+
+    async def source() -> Any:
+        yield 1
+        controller.abort("esc")
+        raise failure
+
+    async def main() -> None:
+        with pytest.raises(AbortError) as caught:
+            async for _ in abortable_iter(source(), controller.signal):
+                pass
+        assert caught.value.reason == "esc" and caught.value.__cause__ is failure
+
+    asyncio.run(main())
+
+
+@pytest.mark.found_by_mutation
+def test_a_failing_close_after_an_early_stop_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    from abortkit import abortable_iter
+
+    class Source:
+        def __iter__(self) -> Any:
+            return iter([1, 2])
+
+        def close(self) -> None:
+            raise OSError("close failed")
+
+    class AsyncSource:
+        def __aiter__(self) -> Any:
+            return self
+
+        async def __anext__(self) -> int:
+            return 1
+
+        async def aclose(self) -> None:
+            raise OSError("aclose failed")
+
+    source, async_source = Source(), AsyncSource()
+    with caplog.at_level(logging.DEBUG, logger="abortkit"):
+        controller = AbortController()
+        with pytest.raises(AbortError):
+            for _ in abortable_iter(source, controller.signal):
+                controller.abort()
+
+        async def main() -> None:
+            other = AbortController()
+            with pytest.raises(AbortError):
+                async for _ in abortable_iter(async_source, other.signal):
+                    other.abort()
+
+        asyncio.run(main())
+    records = [r for r in caplog.records if r.name == "abortkit" and "early stop" in r.getMessage()]
+    assert [r.getMessage() for r in records] == [
+        f"closing {source!r} after an early stop failed",
+        f"closing {async_source!r} after an early stop failed",
+    ]
+    assert all(r.levelno == logging.DEBUG and r.exc_info and isinstance(r.exc_info[1], OSError) for r in records)

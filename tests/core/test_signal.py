@@ -13,6 +13,7 @@ import pytest
 
 from abortkit import AbortController, AbortError, AbortSignal, ListenerRegistration
 from abortkit._timer import pending_timers
+from tests._helpers.waiting import wait_for
 
 
 def test_abort_is_idempotent_and_the_first_reason_wins() -> None:
@@ -480,3 +481,231 @@ def test_remove_on_another_thread_during_a_removal_returns_once_the_removal_is_r
     assert outer is True
     assert other_done.wait(2.0), "the other thread's remove() never returned (it waited for a run)"
     assert other == [False]
+
+
+# -- found by mutation testing (docs/mutation-testing.md) ------------------------------------------
+
+
+@pytest.mark.found_by_mutation
+def test_timeout_signal_reason_names_the_delay() -> None:
+    from abortkit import AbortSignal
+
+    signal = AbortSignal.timeout(0.01)
+    assert wait_for(lambda: signal.aborted)
+    assert isinstance(signal.reason, TimeoutError)
+    assert str(signal.reason) == "signal timed out after 0.01 s"
+    with pytest.raises(AbortError):
+        signal.throw_if_aborted()
+
+
+@pytest.mark.found_by_mutation
+def test_a_dependent_tripped_while_linking_leaves_nothing_on_any_parent() -> None:
+    from abortkit import AbortSignal
+    from abortkit._signal import _Forward
+
+    class TripsTheChildWhileLinking(AbortSignal):
+        """Models another thread aborting the dependent just as this parent links to it."""
+
+        def add_listener(self, callback: Any, *, once: bool = True) -> Any:
+            registration = super().add_listener(callback, once=once)
+            if isinstance(callback, _Forward):
+                child = callback._child()
+                assert child is not None
+                child._abort("raced")
+            return registration
+
+    first = AbortController().signal
+    racing = TripsTheChildWhileLinking()
+    last = AbortController().signal
+    combined = AbortSignal.any([first, racing, last])
+    assert combined.aborted and combined.reason == "raced"
+    assert first.listener_count == 0
+    assert racing.listener_count == 0, "the link made after the abort was left on its parent"
+    assert last.listener_count == 0, "a parent after the abort was linked anyway"
+
+
+@pytest.mark.found_by_mutation
+def test_registration_and_close_on_abort_reprs_say_their_state() -> None:
+    from abortkit import close_on_abort
+
+    controller = AbortController()
+
+    def callback() -> None:
+        pass
+
+    pending = controller.signal.add_listener(callback)
+    removed = controller.signal.add_listener(callback)
+    assert removed.remove()
+    assert repr(pending) == f"<ListenerRegistration {callback!r} pending>"
+    assert repr(removed) == f"<ListenerRegistration {callback!r} removed>"
+    states: list[str] = []
+    running = controller.signal.add_listener(lambda: states.append(repr(running)))
+    controller.abort()
+    assert repr(pending) == f"<ListenerRegistration {callback!r} done>"
+    assert states and states[0].endswith(" running>")
+
+    class Closable:
+        def close(self) -> None:
+            pass
+
+    signal = AbortController().signal
+    assert repr(close_on_abort(signal, Closable())) == f"<close_on_abort Closable signal={signal!r}>"
+
+
+@pytest.mark.found_by_mutation
+def test_an_abort_landing_between_registering_and_the_recheck_runs_the_listener_once() -> None:
+    """As if another thread aborted right after add_listener inserted the registration and
+    before it read ``_aborted``: the aborter runs the listener, add_listener must not."""
+    import linecache
+    import sys
+
+    controller = AbortController()
+    runs: list[int] = []
+    fired: list[bool] = []
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        if event == "line" and not fired:
+            line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            if line == "if self._aborted:":
+                fired.append(True)
+                controller.abort("between")
+        return local
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if event == "call" and "add_listener" in frame.f_code.co_name and "_signal" in frame.f_code.co_filename:
+            return local
+        return None
+
+    sys.settrace(tracer)
+    try:
+        registration = controller.signal.add_listener(lambda: runs.append(1))
+    finally:
+        sys.settrace(None)
+    assert fired, "the recheck line was not reached (add_listener changed?)"
+    assert runs == [1], f"the listener ran {len(runs)} times"
+    assert registration.ran and not registration.remove()
+
+
+@pytest.mark.found_by_mutation
+def test_listener_registration_made_directly_checks_its_arguments() -> None:
+    from abortkit import ListenerRegistration
+
+    signal = AbortController().signal
+
+    def callback() -> None:
+        pass
+
+    registration = ListenerRegistration(signal, callback, True)
+    assert registration.signal is signal and registration.callback is callback
+    assert registration.pending and registration._once is True
+    assert ListenerRegistration(signal, callback, False)._once is False
+    assert signal.listener_count == 0  # made directly, it is not registered
+    with pytest.raises(TypeError) as caught:
+        ListenerRegistration(signal, 5, True)  # type: ignore[arg-type]
+    assert str(caught.value) == "ListenerRegistration callback must be callable, not int"
+    with pytest.raises(TypeError) as caught:
+        ListenerRegistration(signal, callback, 1)  # type: ignore[arg-type]
+    assert str(caught.value) == "ListenerRegistration once must be a bool, not int"
+    with pytest.raises(TypeError) as caught:
+        ListenerRegistration("esc", callback, True)  # type: ignore[arg-type]
+    assert str(caught.value) == "ListenerRegistration signal must be an AbortSignal, not str"
+
+
+@pytest.mark.found_by_mutation
+def test_remove_waiting_for_a_running_listener_is_woken_by_a_notification() -> None:
+    from abortkit import _signal
+
+    notified: list[bool] = []
+    real = _signal._finished
+
+    class Recording(type(real)):  # type: ignore[misc]
+        def wait(self, timeout: float | None = None) -> bool:
+            woken = super().wait(timeout)
+            notified.append(woken)
+            return woken
+
+    controller = AbortController()
+    running = threading.Event()
+    release = threading.Event()
+
+    def slow() -> None:
+        running.set()
+        release.wait(5)
+
+    registration = controller.signal.add_listener(slow)
+    _signal._finished = Recording(threading.RLock())
+    try:
+        aborter = threading.Thread(target=controller.abort)
+        aborter.start()
+        assert running.wait(5)
+        threading.Timer(0.12, release.set).start()
+        assert registration.remove() is False  # waits for the running listener
+        aborter.join(5)
+    finally:
+        _signal._finished = real
+    assert registration.ran and not registration.pending
+    assert notified and notified[-1] is True, f"remove() was woken by its poll timeout, not notified: {notified}"
+
+
+@pytest.mark.found_by_mutation
+def test_signal_argument_errors_word_for_word() -> None:
+    from abortkit import AbortSignal
+
+    signal = AbortController().signal
+    other = AbortController().signal
+    with pytest.raises(TypeError) as caught:
+        AbortSignal.any(signal)  # type: ignore[arg-type]
+    assert str(caught.value) == "AbortSignal.any() takes an iterable of signals, not a single signal"
+    with pytest.raises(ValueError) as caught:
+        signal.remove_listener(other.add_listener(lambda: None))
+    assert str(caught.value) == "remove_listener(): that registration belongs to another signal"
+    with pytest.raises(TypeError) as caught:
+        signal.remove_listener(5)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "remove_listener() takes the ListenerRegistration that add_listener() returned, not int"
+    )
+
+
+@pytest.mark.found_by_mutation
+def test_add_listener_accepts_both_bools_for_once() -> None:
+    signal = AbortController().signal
+    assert signal.add_listener(lambda: None, once=False).pending
+    assert signal.add_listener(lambda: None, once=True).pending
+    assert signal.listener_count == 2
+
+
+@pytest.mark.found_by_mutation
+def test_a_raising_listener_is_logged_with_its_callback(caplog: pytest.LogCaptureFixture) -> None:
+    controller = AbortController()
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    controller.signal.add_listener(broken)
+    with caplog.at_level(logging.ERROR, logger="abortkit"):
+        controller.abort()
+    (record,) = [r for r in caplog.records if r.name == "abortkit"]
+    assert record.getMessage() == f"abort listener {broken!r} raised"
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+@pytest.mark.found_by_mutation
+def test_a_dependent_that_aborts_marks_its_other_links_removed() -> None:
+    from abortkit import AbortSignal
+
+    first, second = AbortController(), AbortController()
+    combined = AbortSignal.any([first.signal, second.signal])
+    (link,) = list(second.signal._pending)
+    first.abort("first")
+    assert combined.reason == "first"
+    assert not link.pending and not link.ran
+    assert repr(link).endswith(" removed>")
+    assert second.signal.listener_count == 0
+
+
+@pytest.mark.found_by_mutation
+def test_a_fresh_signal_says_not_aborted_with_a_bool() -> None:
+    controller = AbortController()
+    assert controller.signal.aborted is False
+    controller.abort()
+    assert controller.signal.aborted is True

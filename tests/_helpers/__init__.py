@@ -1,0 +1,1 @@
+"""Helpers shared by more than one test module (import them; never copy them)."""
