@@ -1,0 +1,368 @@
+"""Bad input for ``abortkit_providers``' public names: wrong types and values, refused clearly,
+leaving nothing (no request reaches the server, no client is left half instrumented).
+
+The rows of the ``abortkit_providers`` package; the mechanism (what every row checks around
+the failed call) is in ``tests/_helpers/bad_input.py`` of the repository, and the guard that
+every public name has a row in ``tests/test_public_names.py``. This module imports nothing
+from its own directory: the guard loads it by path, from runs that do not collect
+``providers/tests``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from abortkit_providers import (
+    AnthropicProvider,
+    ChatResult,
+    MinimaxProvider,
+    OpenAICompatibleProvider,
+    Provider,
+    ToolCall,
+    Usage,
+)
+
+from abortkit.testing import MockLLMServer
+from tests._helpers.bad_input import Env, Row, Table, _client_not_instrumented, check_row
+
+PROVIDERS = "abortkit_providers"
+MESSAGES: Any = [{"role": "user", "content": "hi"}]
+BAD_TOOL_CALLS: Any = {"role": "assistant", "content": "", "tool_calls": "x"}
+
+
+class ProviderEnv(Env):
+    """``Env`` with a provider on the row's live server."""
+
+    def provider(self, cls: type[Provider] = OpenAICompatibleProvider, **options: Any) -> Any:
+        base_url = self.server.openai_base_url if cls is OpenAICompatibleProvider else self.server.anthropic_base_url
+        merged: dict[str, Any] = {"base_url": base_url, "api_key": "sk-test", "model": "m", "max_retries": 0}
+        merged.update(options)
+        return cls(**merged)
+
+
+# -- helpers used by the rows ----------------------------------------------------------------
+
+
+def _sdk_client(env: Env) -> openai.OpenAI:
+    client = openai.OpenAI(base_url=env.server.openai_base_url, api_key="sk-test", max_retries=0)
+    env.client = client._client
+    return client
+
+
+def _chat(env: ProviderEnv, **kwargs: Any) -> object:
+    kwargs.setdefault("messages", MESSAGES)
+    return env.provider().chat_stream_response(**kwargs)
+
+
+def _achat(env: ProviderEnv, **kwargs: Any) -> object:
+    kwargs.setdefault("messages", MESSAGES)
+    return asyncio.run(env.provider().achat_stream_response(**kwargs))
+
+
+# -- the table -------------------------------------------------------------------------------
+
+ROWS: list[Row] = [
+    *[
+        row
+        for cls in (OpenAICompatibleProvider, AnthropicProvider, MinimaxProvider)
+        for row in (
+            Row(
+                f"{cls.__name__}-base-url-int",
+                f"{PROVIDERS}:{cls.__name__}",
+                (lambda c: lambda e: e.provider(c, base_url=5))(cls),
+                TypeError,
+                r"base_url must be a str, not int",
+            ),
+            Row(
+                f"{cls.__name__}-base-url-empty",
+                f"{PROVIDERS}:{cls.__name__}",
+                (lambda c: lambda e: e.provider(c, base_url=""))(cls),
+                ValueError,
+                r"base_url must not be empty",
+            ),
+            Row(
+                f"{cls.__name__}-api-key-none",
+                f"{PROVIDERS}:{cls.__name__}",
+                (lambda c: lambda e: e.provider(c, api_key=None))(cls),
+                TypeError,
+                r"api_key must be a str, not NoneType",
+            ),
+            Row(
+                f"{cls.__name__}-model-empty",
+                f"{PROVIDERS}:{cls.__name__}",
+                (lambda c: lambda e: e.provider(c, model=""))(cls),
+                ValueError,
+                r"model must not be empty",
+            ),
+            Row(
+                f"{cls.__name__}-model-missing",
+                f"{PROVIDERS}:{cls.__name__}",
+                (lambda c: lambda e: c(base_url="http://127.0.0.1:9", api_key="k"))(cls),
+                TypeError,
+                r"missing 1 required keyword-only argument: 'model'",
+            ),
+            Row(
+                f"{cls.__name__}-max-retries-negative",
+                f"{PROVIDERS}:{cls.__name__}",
+                (lambda c: lambda e: e.provider(c, max_retries=-1))(cls),
+                ValueError,
+                r"max_retries must be a non-negative int, not -1",
+            ),
+            Row(
+                f"{cls.__name__}-max-retries-bool",
+                f"{PROVIDERS}:{cls.__name__}",
+                (lambda c: lambda e: e.provider(c, max_retries=True))(cls),
+                ValueError,
+                r"max_retries must be a non-negative int, not True",
+            ),
+            Row(
+                f"{cls.__name__}-client-int",
+                f"{PROVIDERS}:{cls.__name__}",
+                (lambda c: lambda e: e.provider(c, client=5))(cls),
+                TypeError,
+                r"client must be an SDK client \(openai or anthropic\), not int",
+            ),
+            Row(
+                f"{cls.__name__}-unknown-option",
+                f"{PROVIDERS}:{cls.__name__}",
+                (lambda c: lambda e: e.provider(c, timeout=5))(cls),
+                TypeError,
+                r"unexpected keyword argument 'timeout'",
+            ),
+        )
+    ],
+    Row(
+        "provider-async-client-str",
+        f"{PROVIDERS}:OpenAICompatibleProvider",
+        lambda e: e.provider(async_client="x"),
+        TypeError,
+        r"not str",
+    ),
+    Row(
+        "provider-http-client-int",
+        f"{PROVIDERS}:OpenAICompatibleProvider",
+        lambda e: e.provider(http_client=5),
+        TypeError,
+        r"http_client",
+    ),
+    Row(
+        "provider-async-client-in-sync-slot",
+        f"{PROVIDERS}:OpenAICompatibleProvider",
+        lambda e: e.provider(client=openai.AsyncOpenAI(base_url=e.server.openai_base_url, api_key="k")),
+        TypeError,
+        r"client",
+    ),
+    Row(
+        "provider-later-option-fails-after-instrumenting",
+        f"{PROVIDERS}:OpenAICompatibleProvider",
+        lambda e: e.provider(client=_sdk_client(e), async_client=5),
+        TypeError,
+        r"not int",
+        check=_client_not_instrumented,
+    ),
+    Row(
+        "anthropic-idle-timeout-str",
+        f"{PROVIDERS}:AnthropicProvider",
+        lambda e: e.provider(AnthropicProvider, idle_timeout="90"),
+        TypeError,
+        r"idle_timeout must be a number, not str",
+    ),
+    Row(
+        "anthropic-idle-timeout-zero",
+        f"{PROVIDERS}:AnthropicProvider",
+        lambda e: e.provider(AnthropicProvider, idle_timeout=0),
+        ValueError,
+        r"idle_timeout must be a positive",
+    ),
+    Row(
+        "anthropic-idle-retries-negative",
+        f"{PROVIDERS}:AnthropicProvider",
+        lambda e: e.provider(AnthropicProvider, idle_retries=-1),
+        ValueError,
+        r"idle_retries must be a non-negative int, not -1",
+    ),
+    Row(
+        "anthropic-idle-retries-str",
+        f"{PROVIDERS}:AnthropicProvider",
+        lambda e: e.provider(AnthropicProvider, idle_retries="1"),
+        ValueError,
+        r"idle_retries must be a non-negative int, not '1'",
+    ),
+    Row(
+        "anthropic-fallback-str",
+        f"{PROVIDERS}:AnthropicProvider",
+        lambda e: e.provider(AnthropicProvider, fallback="false"),
+        TypeError,
+        r"fallback",
+    ),
+    Row(
+        "anthropic-bad-option-after-instrumenting",
+        f"{PROVIDERS}:AnthropicProvider",
+        lambda e: e.provider(AnthropicProvider, client=_sdk_client(e), idle_timeout="90"),
+        TypeError,
+        r"idle_timeout",
+        check=_client_not_instrumented,
+    ),
+    Row(
+        "provider-abstract",
+        f"{PROVIDERS}:Provider",
+        lambda e: Provider(base_url="http://127.0.0.1:9", api_key="k", model="m"),
+        TypeError,
+        r"Can't instantiate abstract class Provider",
+    ),
+    Row(
+        "toolcall-wrong-types",
+        f"{PROVIDERS}:ToolCall",
+        lambda e: ToolCall(None, 5, {"a": 1}),
+        TypeError,
+        r"id|name|arguments",
+    ),
+    Row(
+        "chatresult-wrong-types",
+        f"{PROVIDERS}:ChatResult",
+        lambda e: ChatResult(text=5),
+        TypeError,
+        r"text",
+    ),
+    Row(
+        "usage-wrong-types",
+        f"{PROVIDERS}:Usage",
+        lambda e: Usage(input_tokens="12"),
+        TypeError,
+        r"input_tokens",
+    ),
+    # chat_stream_response / achat_stream_response (no request may reach the server)
+    *[
+        row
+        for name, run in (("chat", _chat), ("achat", _achat))
+        for row in (
+            Row(
+                f"{name}-messages-str",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, messages="hi"))(run),
+                TypeError,
+                r"messages must be a list of message dicts, not str",
+            ),
+            Row(
+                f"{name}-messages-empty",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, messages=[]))(run),
+                ValueError,
+                r"messages must not be empty",
+            ),
+            Row(
+                f"{name}-messages-bad-role",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, messages=[*MESSAGES, {"role": "bot", "content": "x"}]))(run),
+                ValueError,
+                r"messages\[1\] must be a dict with a role in",
+            ),
+            Row(
+                f"{name}-messages-content-int",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, messages=[{"role": "user", "content": 5}]))(run),
+                ValueError,
+                r"messages\[0\] must be a dict .* and a str content",
+            ),
+            Row(
+                f"{name}-messages-not-dict",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, messages=["hi"]))(run),
+                ValueError,
+                r"messages\[0\] must be a dict",
+            ),
+            Row(
+                f"{name}-tools-str",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, tools="search"))(run),
+                TypeError,
+                r"tools must be a list or None, not str",
+            ),
+            Row(
+                f"{name}-max-tokens-zero",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, max_tokens=0))(run),
+                ValueError,
+                r"max_tokens must be positive, not 0",
+            ),
+            Row(
+                f"{name}-max-tokens-str",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, max_tokens="5"))(run),
+                TypeError,
+                r"max_tokens must be an int, not str",
+            ),
+            Row(
+                f"{name}-max-tokens-bool",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, max_tokens=True))(run),
+                TypeError,
+                r"max_tokens must be an int, not bool",
+            ),
+            Row(
+                f"{name}-abort-signal-str",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, abort_signal="esc"))(run),
+                TypeError,
+                r"argument 'abort_signal' must be an AbortSignal or None, not str",
+            ),
+            Row(
+                f"{name}-abort-signal-controller",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, abort_signal=e.controller))(run),
+                TypeError,
+                r"must be an AbortSignal or None, not AbortController",
+            ),
+            Row(
+                f"{name}-on-text-chunk-int",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, on_text_chunk=5))(run),
+                TypeError,
+                r"on_text_chunk",
+            ),
+            Row(
+                f"{name}-tools-item-int",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, tools=[5]))(run),
+                TypeError,
+                r"tools\[0\]",
+            ),
+            Row(
+                f"{name}-tool-calls-str",
+                f"{PROVIDERS}:Provider.{name}_stream_response",
+                (lambda r: lambda e: r(e, messages=[*MESSAGES, BAD_TOOL_CALLS]))(run),
+                TypeError,
+                r"tool_calls",
+            ),
+        )
+    ],
+]
+
+EXEMPT: dict[str, str] = {
+    f"{PROVIDERS}:Message": "a TypedDict (a plain dict at run time): checked where used, rows *-messages-*",
+    f"{PROVIDERS}:Tool": "a TypedDict (a plain dict at run time): checked where used, rows *-tools-*",
+    f"{PROVIDERS}:IncompleteResponseError": "an exception type raised by the providers, not built by callers",
+}
+
+# Public entry points that are not in an __all__ (methods) but must have rows too.
+REQUIRED_METHODS = {
+    f"{PROVIDERS}:Provider.chat_stream_response",
+    f"{PROVIDERS}:Provider.achat_stream_response",
+}
+
+TABLE = Table(PROVIDERS, ROWS, EXEMPT, frozenset(REQUIRED_METHODS))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MockLLMServer]:
+    with MockLLMServer() as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("row", TABLE.params())
+def test_bad_input_is_refused_clearly_and_leaves_nothing(row: Row, server: MockLLMServer) -> None:
+    check_row(row, ProviderEnv(server))
