@@ -30,12 +30,11 @@ import httpx2
 import openai
 import pytest
 from abortkit_providers import AnthropicProvider, ChatResult, MinimaxProvider, OpenAICompatibleProvider
+from provider_helpers import MESSAGES
 
 from abortkit import AbortController, AbortError
 from abortkit.testing import HTTPError, MockLLMServer, Script
 from abortkit.testing._script import Gap, Malformed, Reset, Stall, StreamError, Text, Truncate
-
-from ._support import MESSAGES
 
 READ_TIMEOUT = 0.6
 UNWIND_BOUND = 1.0
