@@ -1,4 +1,4 @@
-"""Shared helpers for the reliability tests: a precise trip thread, a staircase that keeps
+"""Shared helpers for the pool-safety and scale tests: a precise trip thread, a staircase that keeps
 the trip time on the edge of a race, fd counting, and small SDK/client factories.
 
 Nothing here mocks I/O: every helper drives real sockets on 127.0.0.1.
@@ -74,7 +74,7 @@ class Tripper:
 
     def __init__(self) -> None:
         self._queue: queue.Queue[Tripper.Handle | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="reliability-tripper", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="trip-thread", daemon=True)
         self._thread.start()
 
     def schedule(self, controller: AbortController, at: float) -> Tripper.Handle:

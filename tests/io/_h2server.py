@@ -1,4 +1,4 @@
-"""A real HTTP/2 server on loopback for the reliability tests: hypercorn over TLS (trustme
+"""A real HTTP/2 server on loopback for ``test_http2.py``: hypercorn over TLS (trustme
 certificate, ALPN ``h2``) serving a tiny ASGI app that streams SSE with scripted gaps.
 
 ``POST /stream?name=N&chunks=C&gap=G&first_gap=F`` streams ``data: N-0``, waits ``F`` seconds,
