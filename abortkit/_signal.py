@@ -20,6 +20,48 @@ in between (the keys are identity-hashed objects or interned ``str``):
   ``_aborted``, *then* drains. Whichever of the two runs second sees the other's
   write, so a listener is either drained by the aborter or claimed by its adder.
 
+Dispatch (WHATWG's dependent signals)
+-------------------------------------
+A signal made by ``AbortSignal.any()`` or ``AbortController(parent=...)`` is a
+*dependent* of its sources: each source holds a ``_Link`` to it in ``_dependents``,
+apart from its listeners. The abort of a source, exactly as WHATWG's "signal abort"
+(abortkit's child controllers are dependents in the same way, at any depth):
+
+1. the source's reason is set (the ``setdefault`` above); only the winner goes on;
+2. every dependent not aborted yet, at any depth, is marked aborted with the source's
+   reason, iteratively (no recursion: a chain of a thousand children is a loop), each
+   by its own ``setdefault``, so a dependent reached twice, or already aborted through
+   another source, is not marked again and keeps its first reason;
+3. the source's listeners run, then each marked dependent's, in creation order.
+
+So a source's listener that checks ``child.aborted`` sees True, and a listener that
+aborts a second source cannot change the reason of an ``any()`` over both: the first
+reason wins through every path. A dependent marked by someone else is that one's to
+dispatch (a nested ``abort()`` of a second source skips it, as WHATWG does).
+
+Linking: a new dependent inserts its link into the source's ``_dependents``, *then*
+reads the source's ``_aborted``; ``abort`` sets ``_aborted``, *then* reads
+``_dependents``. Whichever runs second sees the other's write (the same argument as
+for listeners above), so a dependent linked while its source aborts is either marked
+by the source or aborts itself with the source's reason; a linked dependent that has
+aborted unlinks itself from every source.
+
+Lifetime
+--------
+The rule: a signal that has listeners and can still abort stays alive until it aborts
+or loses its listeners, whoever else holds it; a dependent with no listeners, or one
+that is done, leaves nothing behind on its sources. How, without any bookkeeping on
+``add_listener``/``remove``: a source's link holds the dependent weakly, but holds its
+two tables (``_pending``, ``_dependents``) strongly, and every registration in them
+references its signal. While a dependent has a pending listener (or a linked
+dependent of its own), its source therefore keeps it alive; once its tables are empty
+only the weak reference is left, the dependent is freed by reference counting when
+its last user lets go, and the link's callback unlinks it from the source. The timer
+holds a pending ``AbortSignal.timeout()`` the same way (``_TimeOut``), and a link holds
+its source strongly, so an unreferenced timeout with an ``any()`` over it that has
+listeners is kept too. A signal nothing can abort any more (its sources are gone) is
+garbage together with its listeners, which could never run.
+
 Why no lock: a ``threading.Lock`` deadlocks when a signal handler (Ctrl-C) interrupts
 ``add_listener``/``abort`` on the thread that holds it; an ``RLock`` would let the
 handler enter the critical section half-way through and corrupt it. Atomic container
@@ -46,17 +88,23 @@ waits for it as usual once the handler returns.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import AbortError
 from ._validate import seconds as check_seconds
+
+if TYPE_CHECKING:
+    from ._timer import TimerHandle
 
 __all__ = ["AbortController", "AbortSignal", "ListenerRegistration"]
 
@@ -70,6 +118,16 @@ _local = threading.local()
 # another thread ever waits on it. RLock: a signal handler that aborts on a thread that
 # is inside this condition's lock must not deadlock.
 _finished = threading.Condition(threading.RLock())
+
+
+def _after_fork_in_child() -> None:
+    """A thread that held ``_finished`` at the fork does not exist in the child."""
+    global _finished
+    _finished = threading.Condition(threading.RLock())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _claims() -> list[ListenerRegistration]:
@@ -240,6 +298,61 @@ def _claim_and_run(pending: dict[ListenerRegistration, bool], registration: List
         claims.remove(registration)
 
 
+class _Link(weakref.ref):  # type: ignore[type-arg]
+    """A source's reference to one of its dependents (an ``any()`` or a child's signal).
+
+    A weak reference to the dependent, whose callback unlinks it when the dependent is
+    collected, plus strong references to the dependent's two tables: while the dependent
+    has a pending listener (or a linked dependent of its own), the registration in that
+    table references it, so the source keeps it alive (the lifetime rule in the module
+    docstring). The link holds its source strongly too: a source with a dependent that
+    still matters (an unreferenced ``AbortSignal.timeout()`` with an ``any()`` over it)
+    is kept alive by the same chain.
+    """
+
+    __slots__ = ("dependents", "pending", "source")
+
+    source: AbortSignal
+    pending: dict[ListenerRegistration, bool]
+    dependents: dict[_Link, bool]
+
+    def __new__(cls, child: AbortSignal, source: AbortSignal) -> _Link:
+        return super().__new__(cls, child, _unlink)
+
+    def __init__(self, child: AbortSignal, source: AbortSignal) -> None:
+        # (weakref.ref.__init__ only checks its arguments: __new__ made the reference)
+        self.source = source
+        self.pending = child._pending
+        self.dependents = child._dependents
+
+    def __repr__(self) -> str:
+        return f"<link {self.source!r} -> {self()!r}>"
+
+
+def _unlink(link: _Link) -> None:
+    """Drop one link from its source (idempotent; lock-free, as weakref callbacks must be)."""
+    link.source._dependents.pop(link, None)
+
+
+def _unlink_all(links: list[_Link]) -> None:
+    for link in links:
+        _unlink(link)
+
+
+def _snapshot(table: dict[Any, bool]) -> list[Any]:
+    """The keys of ``table`` now, in insertion order, whatever other threads do to it."""
+    while True:
+        try:
+            return list(table)
+        except RuntimeError as exc:  # resized during the copy: copy again
+            if isinstance(exc, RecursionError):
+                raise
+
+
+TIMER_RESOLUTION = 0.001  # the earliest a timeout fires after timeout() returned (seconds)
+_serials = itertools.count()  # creation order of signals; next() is atomic
+
+
 class AbortSignal:
     """Read-only view of an abort: ``aborted``, ``reason``, and listeners.
 
@@ -247,14 +360,15 @@ class AbortSignal:
     ``AbortSignal.timeout``); user code never aborts a signal directly.
     """
 
-    __slots__ = ("__weakref__", "_aborted", "_box", "_finalizer", "_pending", "_upstream")
+    __slots__ = ("__weakref__", "_aborted", "_box", "_dependents", "_pending", "_serial", "_upstream")
 
     def __init__(self) -> None:
         self._aborted = False
         self._box: dict[str, tuple[Any]] = {}
         self._pending: dict[ListenerRegistration, bool] = {}
-        self._upstream: list[ListenerRegistration] = []
-        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._dependents: dict[_Link, bool] = {}
+        self._upstream: list[_Link] = []
+        self._serial = next(_serials)
 
     # -- state -----------------------------------------------------------------------
     @property
@@ -269,8 +383,8 @@ class AbortSignal:
 
     @property
     def listener_count(self) -> int:
-        """How many listeners are registered and have not run: for leak checks."""
-        return len(self._pending)
+        """Listeners registered that have not run, plus linked dependents: for leak checks."""
+        return len(self._pending) + len(self._dependents)
 
     def throw_if_aborted(self) -> None:
         """Raise ``AbortError(reason)`` if the signal has tripped."""
@@ -282,8 +396,13 @@ class AbortSignal:
         """Call ``callback()`` when the signal aborts, from the thread that aborts it.
 
         If the signal has already aborted, the callback runs now, on this thread, before
-        this returns (as Node's ``addAbortListener`` and Go's ``AfterFunc`` do): a
-        listener can never miss an abort, so callers need no register-then-recheck.
+        this returns: a listener can never miss an abort, and the caller needs no
+        register-then-recheck. (.NET's ``CancellationToken.Register`` and
+        ``concurrent.futures.Future.add_done_callback`` do the same. Node's
+        ``addAbortListener`` defers the call to a microtask and Go's ``AfterFunc`` to a
+        goroutine; Python has no queue that every thread, loop and signal handler
+        shares, and deferring to a thread would let the caller go on, e.g. send a
+        request, before the callback has closed what it guards.)
         A signal aborts at most once, so a callback runs at most once; ``once`` is
         accepted for WHATWG parity and must be a bool.
         """
@@ -312,56 +431,81 @@ class AbortSignal:
 
     # -- aborting (controller side) ------------------------------------------------------
     def _abort(self, reason: Any) -> bool:
-        """Trip the signal. Returns True if this call was the one that tripped it."""
+        """Trip the signal. Returns True if this call was the one that tripped it.
+
+        WHATWG's "signal abort": the reason first, then every dependent marked aborted
+        with it (before any listener runs), then this signal's listeners, then each
+        dependent's, in creation order. See "Dispatch" in the module docstring.
+        """
         mine = (reason,)
         won = self._box.setdefault("reason", mine) is mine
-        self._aborted = True
+        self._aborted = True  # before reading _dependents: see "Linking" in the module docstring
+        marked = self._mark_dependents(mine) if won else _NONE
         if won:
-            self._detach_upstream()
-        self._drain()
-        return won
-
-    def _drain(self) -> None:
-        pending = self._pending
-        failure: BaseException | None = None
-        while pending:
-            try:
-                registration = next(iter(pending))
-            except (StopIteration, RuntimeError):  # emptied or resized under us: look again
-                continue
-            try:
-                _claim_and_run(pending, registration)
-            except BaseException as exc:  # KeyboardInterrupt in a listener: run the rest first
-                failure = failure or exc
+            _unlink_all(self._upstream)
+        failure = self._drain(None)
+        for dependent in marked:
+            failure = dependent._drain(failure)
         if failure is not None:
             raise failure
+        return won
 
-    def _detach_upstream(self) -> None:
-        # Never wait here: two parents aborting on two threads would wait on each other.
-        for registration in self._upstream:
-            registration._detach(wait=False)
-        self._upstream = []
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
+    def _mark_dependents(self, box: tuple[Any]) -> list[AbortSignal]:
+        """Mark every dependent not yet aborted, at any depth, with ``box``'s reason.
+
+        Iterative (a chain of a thousand children is a loop, not a recursion); a
+        dependent already aborted (through another source, or on another thread) is not
+        ours to dispatch, nor are its dependents. Returns them in creation order.
+        """
+        marked: list[AbortSignal] = []
+        sources = [self]
+        while sources:
+            for link in _snapshot(sources.pop()._dependents):
+                child = link()
+                if child is None:
+                    continue
+                mine = (box[0],)
+                if child._box.setdefault("reason", mine) is mine:  # else: reached twice, or not ours
+                    child._aborted = True
+                    marked.append(child)
+                    sources.append(child)
+        for child in marked:
+            _unlink_all(child._upstream)
+        if len(marked) > 1:
+            marked.sort(key=_creation_order)
+        return marked
+
+    def _drain(self, failure: BaseException | None) -> BaseException | None:
+        """Run every pending listener, in registration order; linear in their number.
+
+        Copies the table and claims each registration from the copy (listeners added
+        meanwhile are in the next copy). Returns the first ``BaseException`` a listener
+        raised (``failure`` if there was one already): the rest run first.
+        """
+        pending = self._pending
+        while pending:
+            for registration in _snapshot(pending):
+                try:
+                    _claim_and_run(pending, registration)
+                except BaseException as exc:  # KeyboardInterrupt in a listener: run the rest first
+                    failure = failure or exc
+        return failure
+
+    def _link(self, child: AbortSignal) -> _Link:
+        link = _Link(child, self)
+        self._dependents[link] = True
+        return link
 
     def _follow(self, parents: Iterable[AbortSignal]) -> None:
-        """Abort when any parent aborts, holding the parents only through listeners.
-
-        The parents' listeners reference this signal weakly, and are removed as soon as
-        this signal aborts (whoever aborts it) or is garbage collected, so a long-lived
-        parent accumulates nothing.
-        """
-        me = weakref.ref(self)
-        upstream: list[ListenerRegistration] = []
-        self._upstream = upstream
-        self._finalizer = weakref.finalize(self, _detach_all, upstream)
+        """Abort when any parent aborts, as a dependent of each (see "Lifetime")."""
+        upstream = self._upstream
         for parent in parents:
-            upstream.append(parent.add_listener(_Forward(me, parent)))
-            if self._aborted:
+            upstream.append(parent._link(self))
+            if parent._aborted:  # tripped while we were linking: it may have missed us
+                self._abort(parent.reason)
                 break
-        if self._aborted:  # a parent tripped while we were linking
-            _detach_all(upstream)
+        if self._aborted:  # links made after the abort unlinked the others
+            _unlink_all(upstream)
 
     # -- dependent signals -------------------------------------------------------------
     @classmethod
@@ -383,26 +527,33 @@ class AbortSignal:
             if parent._aborted:
                 result._abort(parent.reason)
                 return result
-        result._follow(parents)
+        result._follow(dict.fromkeys(parents))  # each parent once, in order (WHATWG's ordered set)
         return result
 
     @classmethod
     def timeout(cls, seconds: float) -> AbortSignal:
         """A signal that aborts after ``seconds`` with a ``TimeoutError`` reason.
 
-        All timeouts share one timer thread; a timeout signal that is garbage
-        collected before it fires leaves nothing behind.
+        All timeouts share one timer (``_timer.py``). A timeout never fires before
+        ``timeout()`` has returned: the timer entry is its last step, and it is due no
+        sooner than ``TIMER_RESOLUTION`` (1 ms) after that, as browsers clamp
+        ``setTimeout(0)``, so that ``timeout(0)`` returns a signal that has not aborted
+        yet even when the thread loses the GIL right there. A timeout signal that is
+        garbage collected before it fires leaves nothing behind; one with listeners is
+        not collected (see "Lifetime").
         """
         value = check_seconds("AbortSignal.timeout() seconds", seconds)
         result = cls()
-        if not math.isinf(value):
-            from ._timer import call_later
+        if math.isinf(value):
+            return result
+        from ._timer import TimerHandle, schedule
 
-            # The timer holds the signal weakly; dropping the signal cancels the timer.
-            target = weakref.ref(result)
-            handle = call_later(value, lambda: _time_out(target, value))
-            result._finalizer = weakref.finalize(result, handle.cancel)
-        return result
+        deadline = time.monotonic() + value
+        handle = TimerHandle(None)
+        handle.callback = _TimeOut(result, handle, value).fire
+        # One line: nothing of ours runs between arming the timer and returning
+        # (schedule() returns None; it arms the timer under its lock, as its last step).
+        return schedule(handle, deadline, not_before=TIMER_RESOLUTION) or result
 
     @classmethod
     def already_aborted(cls, reason: Any = None) -> AbortSignal:
@@ -414,36 +565,51 @@ class AbortSignal:
     def __repr__(self) -> str:
         if self._aborted:
             return f"<AbortSignal aborted reason={self.reason!r}>"
-        return f"<AbortSignal pending listeners={len(self._pending)}>"
+        return f"<AbortSignal pending listeners={self.listener_count}>"
 
 
-class _Forward:
-    """A parent's listener that aborts a dependent signal it holds only weakly."""
-
-    __slots__ = ("_child", "_parent")
-
-    def __init__(self, child: weakref.ref[AbortSignal], parent: AbortSignal) -> None:
-        self._child = child
-        self._parent = parent
-
-    def __call__(self) -> None:
-        child = self._child()
-        if child is not None:
-            child._abort(self._parent.reason)
-
-    def __repr__(self) -> str:
-        return f"<forward abort to {self._child()!r}>"
+_NONE: list[AbortSignal] = []
 
 
-def _time_out(target: weakref.ref[AbortSignal], seconds: float) -> None:
-    signal = target()
-    if signal is not None:
-        signal._abort(TimeoutError(f"signal timed out after {seconds:g} s"))
+def _creation_order(signal: AbortSignal) -> int:
+    return signal._serial
 
 
-def _detach_all(registrations: list[ListenerRegistration]) -> None:
-    for registration in registrations:
-        registration._detach(wait=False)
+class _TimeOut(weakref.ref):  # type: ignore[type-arg]
+    """The timer's callback for one ``AbortSignal.timeout()``: aborts the signal.
+
+    A weak reference whose callback cancels the timer when the signal is collected,
+    plus strong references to the signal's tables, so that a timeout with listeners
+    (or with dependents that have some) is kept alive by the timer until it fires.
+    """
+
+    __slots__ = ("dependents", "handle", "pending", "seconds")
+
+    handle: TimerHandle | None
+    pending: dict[ListenerRegistration, bool]
+    dependents: dict[_Link, bool]
+    seconds: float
+
+    def __new__(cls, signal: AbortSignal, handle: TimerHandle, seconds: float) -> _TimeOut:
+        return super().__new__(cls, signal, _cancel_time_out)
+
+    def __init__(self, signal: AbortSignal, handle: TimerHandle, seconds: float) -> None:
+        self.handle = handle  # a cycle through the handle, broken when it fires or is cancelled
+        self.pending = signal._pending
+        self.dependents = signal._dependents
+        self.seconds = seconds
+
+    def fire(self) -> None:
+        self.handle = None
+        signal = self()
+        if signal is not None:
+            signal._abort(TimeoutError(f"signal timed out after {self.seconds:g} s"))
+
+
+def _cancel_time_out(target: _TimeOut) -> None:
+    handle, target.handle = target.handle, None
+    if handle is not None:
+        handle.cancel()
 
 
 class AbortController:

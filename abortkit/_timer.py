@@ -1,38 +1,71 @@
-"""One shared timer thread for ``AbortSignal.timeout`` and ``IdleWatchdog``.
+"""One shared timer for ``AbortSignal.timeout`` and ``IdleWatchdog``.
 
 A thread per timeout would cost a thread start per turn in a REPL and leave threads
-behind; one daemon thread with a heap costs an insert. A cancelled entry (or one
+behind; one scheduler thread with a heap costs an insert. A cancelled entry (or one
 whose timeout signal was garbage collected) is dropped lazily and compacted away
 once dead entries outnumber the live ones, so nothing piles up on a long-lived
-process. Callbacks run on the timer thread and should be short (an ``abort()``).
+process.
+
+Nothing a callback does can stop or delay the other timeouts
+-------------------------------------------------------------
+The scheduler thread never runs a callback: it hands each one that is due to a
+worker thread. A worker runs callbacks one after the other; when every worker is
+busy (a slow listener: a callback is an ``abort()``, which runs the signal's
+listeners) and a callback is due, another worker is started, up to
+``MAX_WORKERS``, so one slow listener delays nobody else (Go's ``AfterFunc`` runs
+each function in its own goroutine for the same reason). Workers beyond the first
+exit after ``IDLE_SECONDS`` without work. Whatever a callback raises, ``SystemExit``
+and ``KeyboardInterrupt`` included, is reported on the ``abortkit`` logger (ERROR,
+with the traceback) and the worker goes on: on this thread nobody could catch it,
+and letting it end the thread would silently stop every timeout in the process.
+
+Fork
+----
+``os.fork()`` copies only the forking thread. Before a fork the module's lock is
+taken (so that no other thread is half-way through changing the heap), and in the
+child everything is rebuilt: a new lock, no threads; a new scheduler is started if
+inherited entries are waiting, so the child's copies of pending timeouts fire there
+too.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import logging
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["TimerHandle", "call_later", "pending_timers"]
+__all__ = ["IDLE_SECONDS", "MAX_WORKERS", "TimerHandle", "call_later", "pending_timers", "schedule"]
+
+logger = logging.getLogger("abortkit")
+
+MAX_WORKERS = 64
+IDLE_SECONDS = 10.0
 
 _lock = threading.Lock()
-_wakeup = threading.Condition(_lock)
-_heap: list[tuple[float, int, TimerHandle]] = []
+_wakeup = threading.Condition(_lock)  # the scheduler waits here for an earlier deadline
+_work = threading.Condition(_lock)  # idle workers wait here for a due callback
+_heap: list[list[Any]] = []  # [deadline, sequence, handle]: lists, see schedule()
+_due: deque[TimerHandle] = deque()
 _sequence = itertools.count()
 # Appended to by cancel(), which may run inside a weakref callback during any
 # allocation (even while _lock is held on this thread), so it must not take the lock:
 # deque.append is atomic.
 _cancelled: deque[int] = deque()
 _thread: threading.Thread | None = None
+_workers = 0
+_idle = 0
 
 
 class TimerHandle:
     __slots__ = ("callback",)
 
-    def __init__(self, callback: Callable[[], object]) -> None:
+    def __init__(self, callback: Callable[[], object] | None) -> None:
         self.callback: Callable[[], object] | None = callback
 
     def cancel(self) -> None:
@@ -43,23 +76,42 @@ class TimerHandle:
 
 
 def call_later(delay: float, callback: Callable[[], object]) -> TimerHandle:
-    global _thread
+    """Run ``callback()`` on a timer worker thread after ``delay`` seconds."""
     handle = TimerHandle(callback)
-    deadline = time.monotonic() + delay
-    with _lock:
-        heapq.heappush(_heap, (deadline, next(_sequence), handle))
-        _compact_if_mostly_dead()
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_run, name="abortkit-timers", daemon=True)
-            _thread.start()
-        _wakeup.notify()
+    schedule(handle, time.monotonic() + delay)
     return handle
 
 
-def pending_timers() -> int:
-    """Live (not cancelled) entries: for leak checks."""
+def schedule(handle: TimerHandle, deadline: float, *, not_before: float = 0.0) -> None:
+    """Run ``handle``'s callback at ``deadline`` (``time.monotonic()``), unless cancelled first.
+
+    ``not_before``: and no sooner than that many seconds after the entry is in the heap
+    (``AbortSignal.timeout``'s resolution). Measured after the entry is allocated: an
+    allocation can start a garbage collection that lasts longer than the resolution.
+    """
+    global _thread
     with _lock:
-        return sum(1 for entry in _heap if entry[2].callback is not None)
+        entry: list[Any] = [deadline, next(_sequence), handle]
+        if not_before:
+            entry[0] = max(deadline, time.monotonic() + not_before)
+        heapq.heappush(_heap, entry)
+        _compact_if_mostly_dead()
+        if _thread is None or not _thread.is_alive():
+            _thread = _start(_schedule_forever, "abortkit-timers")
+        _wakeup.notify()
+
+
+def pending_timers() -> int:
+    """Live (not cancelled, not yet run) entries: for leak checks."""
+    with _lock:
+        waiting = sum(1 for entry in _heap if entry[2].callback is not None)
+        return waiting + sum(1 for handle in _due if handle.callback is not None)
+
+
+def _start(target: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def _compact_if_mostly_dead() -> None:
@@ -69,24 +121,90 @@ def _compact_if_mostly_dead() -> None:
         heapq.heapify(_heap)
 
 
-def _run() -> None:
+def _schedule_forever() -> None:
+    """The scheduler: waits for the next deadline and hands what is due to the workers."""
+    global _workers
+    with _lock:
+        while True:
+            _compact_if_mostly_dead()
+            if not _heap:
+                _wakeup.wait()
+                continue
+            delay = _heap[0][0] - time.monotonic()
+            if delay > 0:
+                _wakeup.wait(delay)
+                continue
+            handle = heapq.heappop(_heap)[2]
+            if handle.callback is None:
+                continue
+            _due.append(handle)
+            if _idle > len(_due) - 1:
+                _work.notify()
+            elif _workers < MAX_WORKERS:
+                _workers += 1
+                _start(_work_forever, "abortkit-timer-worker")
+
+
+def _work_forever() -> None:
+    """A worker: runs due callbacks; nothing they raise ends it (see the module docstring)."""
+    global _workers, _idle
     while True:
         with _lock:
-            while True:
-                _compact_if_mostly_dead()
-                if not _heap:
-                    _wakeup.wait()
-                    continue
-                delay = _heap[0][0] - time.monotonic()
-                if delay <= 0:
-                    handle = heapq.heappop(_heap)[2]
-                    break
-                _wakeup.wait(delay)
+            while not _due:
+                _idle += 1
+                try:
+                    woken = _work.wait(IDLE_SECONDS)
+                finally:
+                    _idle -= 1
+                if not woken and not _due and _workers > 1:
+                    _workers -= 1
+                    return
+            handle = _due.popleft()
         callback, handle.callback = handle.callback, None
         if callback is not None:
-            try:
-                callback()
-            except Exception:  # a timer callback must not kill the shared thread
-                import logging
+            _run(callback)
 
-                logging.getLogger("abortkit").exception("timer callback %r raised", callback)
+
+def _run(callback: Callable[[], object]) -> None:
+    try:
+        callback()
+    except BaseException as exc:  # see the module docstring
+        logger.error("timer callback %r raised", callback, exc_info=exc)
+
+
+# -- fork ------------------------------------------------------------------------------------
+_held_for_fork = False
+
+
+def _before_fork() -> None:
+    global _held_for_fork
+    # Bounded: if this very thread holds the lock (a signal handler forking inside
+    # schedule()), waiting would deadlock; the child rebuilds the heap anyway.
+    _held_for_fork = _lock.acquire(timeout=1.0)
+
+
+def _after_fork_in_parent() -> None:
+    global _held_for_fork
+    if _held_for_fork:
+        _held_for_fork = False
+        _lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _lock, _wakeup, _work, _thread, _workers, _idle, _held_for_fork
+    _lock = threading.Lock()
+    _wakeup = threading.Condition(_lock)
+    _work = threading.Condition(_lock)
+    _thread, _workers, _idle, _held_for_fork = None, 0, 0, False
+    heapq.heapify(_heap)  # in case the lock could not be taken before the fork
+    due = [handle for handle in _due if handle.callback is not None]
+    _due.clear()
+    if _heap or due:
+        with _lock:
+            for handle in due:  # due in the parent, never run here: due now
+                heapq.heappush(_heap, [0.0, next(_sequence), handle])
+            _thread = _start(_schedule_forever, "abortkit-timers")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

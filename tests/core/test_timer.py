@@ -1,16 +1,19 @@
-"""The shared timer thread (``abortkit._timer``): deadline order and never early, cancellation
-and ``pending_timers()``, one daemon thread, compaction, a raising callback logged, and the
-timer loop itself (``_run``) exercised on a second thread."""
+"""The shared timer (``abortkit._timer``): deadline order and never early, cancellation and
+``pending_timers()``, one scheduler thread, compaction; nothing a listener does (raise any
+exception, take its time) stops or delays the other timeouts; it survives ``os.fork()``."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal as signals
 import threading
 import time
+from typing import Any
 
 import pytest
 
-from abortkit import _timer
+from abortkit import AbortSignal, _timer
 from abortkit._timer import call_later, pending_timers
 from tests._helpers.waiting import wait_for
 
@@ -87,59 +90,144 @@ def _check_a_raising_timer_callback_is_logged(caplog: pytest.LogCaptureFixture) 
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
 
 
-class _StopTimerLoop(BaseException):
-    """Ends a timer loop started by a test (a BaseException passes the loop's ``except``)."""
+WAIT = 5.0  # hang catch only
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX only")
 
 
-def _second_timer_loop() -> None:
+@pytest.mark.parametrize("exception", [SystemExit, KeyboardInterrupt, GeneratorExit, RuntimeError])
+def test_no_exception_from_a_timeout_listener_stops_the_other_timeouts(
+    exception: type[BaseException], caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode() -> None:
+        raise exception("from a listener")
+
+    with caplog.at_level(logging.ERROR, logger="abortkit"):
+        AbortSignal.timeout(0).add_listener(explode)
+        later = threading.Event()
+        keep = AbortSignal.timeout(0.05)
+        keep.add_listener(later.set)
+        assert later.wait(WAIT), f"a {exception.__name__} in a timer listener stopped the timer"
+    reported = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], exception)]
+    assert reported, f"the {exception.__name__} was not reported on the abortkit logger"
+
+
+def test_a_slow_timeout_listener_does_not_delay_the_other_timeouts() -> None:
+    # Deterministic: the slow listener waits for the other timeout's listener. If the other
+    # timeout had to wait for the slow listener to finish, the wait would time out.
+    other_fired = threading.Event()
+    slow_saw_the_other: list[bool] = []
+    slow_done = threading.Event()
+
+    def slow() -> None:
+        slow_saw_the_other.append(other_fired.wait(WAIT))
+        slow_done.set()
+
+    first = AbortSignal.timeout(0.01)
+    first.add_listener(slow)
+    second = AbortSignal.timeout(0.05)
+    second.add_listener(other_fired.set)
+    assert slow_done.wait(2 * WAIT)
+    assert slow_saw_the_other == [True], "the second timeout waited for the first one's slow listener"
+
+
+def test_many_slow_listeners_at_once_do_not_hold_up_a_short_timeout() -> None:
+    release = threading.Event()
+    for _ in range(8):
+        AbortSignal.timeout(0).add_listener(lambda: release.wait(WAIT))
+    fired = threading.Event()
+    short = AbortSignal.timeout(0.05)
+    short.add_listener(fired.set)
     try:
-        _timer._run()
-    except _StopTimerLoop:
-        pass
+        assert fired.wait(WAIT)
+    finally:
+        release.set()
 
 
-@pytest.mark.found_by_mutation
-def test_the_timer_loop_orders_waits_and_logs() -> None:
-    """Runs a second timer loop for the duration of the test, so that the loop itself
-    (``_timer._run``, which the shared thread enters only once per process) is exercised
-    by this test: both loops serve the same heap, as two threads may."""
-    extra = threading.Thread(target=_second_timer_loop, name="test-timer-loop", daemon=True)
-    extra.start()
-    try:
-        test_timers_fire_in_deadline_order_and_not_before_their_deadline()
+def test_timeout_zero_is_never_aborted_when_it_returns() -> None:
+    # Deterministic: the creating thread is paused (the GIL released, for longer than the
+    # timer's resolution) at every line of timeout() and of the timer's schedule(), and the
+    # signal is inspected at the very moment timeout() returns. Before the fix the timer was
+    # armed before timeout() had finished, and fired during the pause after it.
+    import sys
+
+    timeout_code = AbortSignal.timeout.__func__.__code__
+    codes = {timeout_code, _timer.schedule.__code__}
+    aborted_at_return: list[bool] = []
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        if event == "line":
+            time.sleep(0.003)
+        elif event == "return" and frame.f_code is timeout_code:
+            aborted_at_return.append(arg.aborted)
+        return local
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        return local if frame.f_code in codes else None
+
+    for _ in range(20):
+        sys.settrace(trace)
+        try:
+            AbortSignal.timeout(0)
+        finally:
+            sys.settrace(None)
+    assert aborted_at_return == [False] * 20
+
+
+def _run_in_child(child: object) -> int:
+    """Fork; run ``child()`` in the child (exit 0 if it returns True, 1 otherwise); wait for it
+    (killing it after WAIT seconds: a deadlock); return its exit status."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            code = 0 if child() else 1  # type: ignore[operator]
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.005)
+    os.kill(pid, signals.SIGKILL)
+    os.waitpid(pid, 0)
+    return -1  # hung
+
+
+@needs_fork
+def test_a_timeout_inherited_through_fork_fires_in_the_child() -> None:
+    inherited = AbortSignal.timeout(0.2)
+    fired = threading.Event()
+    inherited.add_listener(fired.set)
+
+    def child() -> bool:
+        return fired.wait(WAIT) and inherited.aborted
+
+    assert _run_in_child(child) == 0
+    assert fired.wait(WAIT)  # and in the parent, as usual
+
+
+@needs_fork
+def test_a_child_forked_while_another_thread_creates_timeouts_can_use_timeouts() -> None:
+    stop = threading.Event()
+
+    def create_timeouts() -> None:
+        while not stop.is_set():
+            for _ in range(50):
+                AbortSignal.timeout(3600)
+            AbortSignal.timeout(0).add_listener(lambda: None)
+
+    def child() -> bool:
         fired = threading.Event()
-        started = time.monotonic()
-        call_later(0.4, fired.set)
-        assert fired.wait(3.0)
-        assert time.monotonic() - started >= 0.4, "a timer fired early"
-    finally:
+        AbortSignal.timeout(0.01).add_listener(fired.set)
+        return fired.wait(WAIT)
 
-        def stop() -> None:
-            if threading.current_thread() is extra:
-                raise _StopTimerLoop
-            call_later(0.001, stop)  # the shared loop took it: try again
-
-        call_later(0.0, stop)
-        extra.join(5.0)
-    assert not extra.is_alive()
-
-
-@pytest.mark.found_by_mutation
-def test_the_timer_loop_logs_a_raising_callback(caplog: pytest.LogCaptureFixture) -> None:
-    extra = threading.Thread(target=_second_timer_loop, name="test-timer-loop", daemon=True)
-    extra.start()
+    worker = threading.Thread(target=create_timeouts, daemon=True)
+    worker.start()
     try:
-        with caplog.at_level(logging.ERROR, logger="abortkit"):
-            for _ in range(4):  # both loops get some
-                _check_a_raising_timer_callback_is_logged(caplog)
-                caplog.clear()
+        statuses = [_run_in_child(child) for _ in range(60)]
     finally:
-
-        def stop() -> None:
-            if threading.current_thread() is extra:
-                raise _StopTimerLoop
-            call_later(0.001, stop)
-
-        call_later(0.0, stop)
-        extra.join(5.0)
-    assert not extra.is_alive()
+        stop.set()
+        worker.join(WAIT)
+    assert statuses == [0] * len(statuses), f"{statuses.count(-1)} children hung, {statuses.count(1)} failed"
