@@ -15,6 +15,7 @@ module's lock-free design (see ``_signal.py``) is what makes that safe.
 from __future__ import annotations
 
 import signal as signals
+import sys
 import threading
 import time
 from types import FrameType, TracebackType
@@ -24,6 +25,8 @@ from ._signal import AbortController
 from ._validate import seconds as check_seconds
 
 __all__ = ["abort_on_sigint"]
+
+_HEADROOM = 1_000  # frames an abort from the handler may use beyond the recursion limit
 
 
 class abort_on_sigint:
@@ -51,7 +54,14 @@ class abort_on_sigint:
         if last is not None and now - last <= self._window:
             self._restore()
             raise KeyboardInterrupt
-        self._controller.abort(KeyboardInterrupt())
+        # Ctrl-C lands wherever the main thread is, possibly a few frames short of the
+        # recursion limit: the abort and its listeners get room of their own.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + _HEADROOM)
+        try:
+            self._controller.abort(KeyboardInterrupt())
+        finally:
+            sys.setrecursionlimit(limit)
 
     def _restore(self) -> None:
         if self._previous is not None:

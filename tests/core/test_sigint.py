@@ -65,3 +65,41 @@ def test_bad_input_and_wrong_thread() -> None:
     thread.start()
     thread.join()
     assert errors and "main thread" in str(errors[0])
+
+
+def _frames_left() -> int:
+    """How many more nested Python calls this frame can make before RecursionError."""
+
+    def probe(depth: int) -> int:
+        try:
+            return probe(depth + 1)
+        except RecursionError:
+            return depth
+
+    return probe(0)
+
+
+def test_ctrl_c_near_the_recursion_limit_still_runs_every_listener() -> None:
+    # Ctrl-C lands wherever the main thread is, possibly a few frames short of the recursion
+    # limit; the abort and its listeners (here one that needs 30 frames) must still run.
+    controller = AbortController()
+    reached: list[int] = []
+
+    def listener(frames: int = 30) -> None:
+        if frames:
+            listener(frames - 1)
+        else:
+            reached.append(frames)
+
+    controller.signal.add_listener(listener)
+
+    def descend(remaining: int) -> None:
+        if remaining > 0:
+            descend(remaining - 1)
+        else:
+            signal.raise_signal(signal.SIGINT)  # the handler runs here, at this depth
+
+    with abort_on_sigint(controller):
+        descend(_frames_left() - 4)
+    assert controller.signal.aborted
+    assert reached == [0], "the listener hit the recursion limit inside the Ctrl-C handler"
