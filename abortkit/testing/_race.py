@@ -527,6 +527,14 @@ class _Race:
         self._steps_left = 0
         self._previous_trace: Any = None
         self._traced_frames: list[FrameType] = []
+        # The race owns its trace functions, made once: CPython 3.11 calls the global trace
+        # function through a borrowed reference, so if ``sys.settrace`` dropped the last
+        # reference to it from inside a trace event (the countdown can end in a weakref
+        # callback that runs while CPython is about to call that very function), the call
+        # would use freed memory and crash the process. A bound method made afresh at each
+        # ``sys.settrace(self._trace_global)`` has no other owner: this attribute is one.
+        self._global_tracer = self._trace_global
+        self._local_tracer = self._trace_local
 
     # -- tripping --------------------------------------------------------------------------
     def trip(self, via: str) -> None:
@@ -636,12 +644,12 @@ class _Race:
         frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             if frame.f_code.co_filename != _HERE:
-                frame.f_trace = self._trace_local
+                frame.f_trace = self._local_tracer
                 frame.f_trace_opcodes = True
                 self._traced_frames.append(frame)
             frame = frame.f_back
         self._stepping = True
-        sys.settrace(self._trace_global)
+        sys.settrace(self._global_tracer)
 
     def _trace_global(self, frame: FrameType, event: str, arg: object) -> Any:
         # Not counted: the harness, and what it calls directly (dataclass __init__s...).
@@ -649,7 +657,7 @@ class _Race:
         if not self._stepping or _HERE in (frame.f_code.co_filename, caller and caller.f_code.co_filename):
             return None
         frame.f_trace_opcodes = True
-        return self._trace_local
+        return self._local_tracer
 
     def _trace_local(self, frame: FrameType, event: str, arg: object) -> Any:
         if not self._stepping:
@@ -660,7 +668,7 @@ class _Race:
                 self._stop_stepping()
                 self._fire()  # tracing is off inside a trace function: the trip is not traced
                 return None
-        return self._trace_local
+        return self._local_tracer
 
     def _stop_stepping(self) -> None:
         if not self._stepping:

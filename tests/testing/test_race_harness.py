@@ -561,3 +561,46 @@ def test_either_way_labels_accept_a_normal_return_after_the_result_was_complete(
     plan = RacePlan(thread="consumer", at="stream_ended")
     assert_caught(run_race(reads_to_the_end_first, plan), "abort lost")
     run_race(reads_to_the_end_first, plan, either_way=["stream_ended"]).check()
+
+
+# A bytecode-step countdown that ends inside Python code the garbage collector runs, while
+# CPython 3.11 is creating the frame object of a traced call, used to crash the interpreter:
+# the harness's sys.settrace() dropped the last reference to its global trace function, which
+# CPython then called through the borrowed reference it had read before (a use-after-free in
+# ceval.c's call_trace). The script below makes that happen at will: the gc threshold puts a
+# collection exactly at the frame object of each ``Node.__init__`` (the instance is the first
+# allocation, the frame the second), and the gc callback is where the countdowns end. Under
+# PYTHONMALLOC=debug freed memory is poisoned, so the crash is certain (4 of 4 before the fix).
+_COUNTDOWNS_ENDING_INSIDE_THE_GC = """
+import gc
+from abortkit.testing import RacePlan, run_race
+
+def during_collection(phase, info):
+    total = 0
+    for index in range(100):
+        total += index
+
+class Node:
+    def __init__(self):
+        pass
+
+def body(signal, cp):
+    cp("start")
+    for _ in range(50):
+        Node()
+
+gc.callbacks.append(during_collection)
+gc.set_threshold(1, 1000, 1000)
+for steps in range(1, 4000, 13):
+    run_race(body, RacePlan(thread="consumer", at="start", steps=steps), timeout=2.0)
+print("survived")
+"""
+
+
+def test_a_step_countdown_ending_inside_the_garbage_collector_does_not_crash() -> None:
+    import subprocess
+
+    env = {**os.environ, "PYTHONMALLOC": "debug", "PYTHONFAULTHANDLER": "1"}
+    script = [sys.executable, "-c", _COUNTDOWNS_ENDING_INSIDE_THE_GC]
+    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "survived", done.stderr[-3000:]
