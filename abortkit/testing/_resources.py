@@ -246,6 +246,8 @@ def open_fds() -> dict[int, str] | None:
                 continue
             try:
                 target = os.readlink(f"{path}/{name}")
+            except FileNotFoundError:  # closed while we listed: another thread's, and gone
+                continue
             except OSError:
                 target = "?"
             fds[int(name)] = target
