@@ -9,12 +9,13 @@ process.
 Nothing a callback does can stop or delay the other timeouts
 -------------------------------------------------------------
 The scheduler thread never runs a callback: it hands each one that is due to a
-worker thread. A worker runs callbacks one after the other; when every worker is
-busy (a slow listener: a callback is an ``abort()``, which runs the signal's
-listeners) and a callback is due, another worker is started, up to
-``MAX_WORKERS``, so one slow listener delays nobody else (Go's ``AfterFunc`` runs
-each function in its own goroutine for the same reason). Workers beyond the first
-exit after ``IDLE_SECONDS`` without work. Whatever a callback raises, ``SystemExit``
+worker thread. A worker runs callbacks one after the other; when a due callback has
+waited ``SLOW_SECONDS`` for a worker because every worker is busy (a slow listener: a
+callback is an ``abort()``, which runs the signal's listeners), another worker is
+started, up to ``MAX_WORKERS``, so one slow listener delays the others by at most
+that (Go's ``AfterFunc`` runs each function in its own goroutine for the same reason;
+waiting a little first keeps the usual, quick callbacks on one thread). Workers
+beyond the first exit after ``IDLE_SECONDS`` without work. Whatever a callback raises, ``SystemExit``
 and ``KeyboardInterrupt`` included, is reported on the ``abortkit`` logger (ERROR,
 with the traceback) and the worker goes on: on this thread nobody could catch it,
 and letting it end the thread would silently stop every timeout in the process.
@@ -40,18 +41,19 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["IDLE_SECONDS", "MAX_WORKERS", "TimerHandle", "call_later", "pending_timers", "schedule"]
+__all__ = ["IDLE_SECONDS", "MAX_WORKERS", "SLOW_SECONDS", "TimerHandle", "call_later", "pending_timers", "schedule"]
 
 logger = logging.getLogger("abortkit")
 
 MAX_WORKERS = 64
 IDLE_SECONDS = 10.0
+SLOW_SECONDS = 0.005
 
 _lock = threading.Lock()
 _wakeup = threading.Condition(_lock)  # the scheduler waits here for an earlier deadline
 _work = threading.Condition(_lock)  # idle workers wait here for a due callback
 _heap: list[list[Any]] = []  # [deadline, sequence, handle]: lists, see schedule()
-_due: deque[TimerHandle] = deque()
+_due: deque[tuple[float, TimerHandle]] = deque()  # (when it became due, handle)
 _sequence = itertools.count()
 # Appended to by cancel(), which may run inside a weakref callback during any
 # allocation (even while _lock is held on this thread), so it must not take the lock:
@@ -105,7 +107,7 @@ def pending_timers() -> int:
     """Live (not cancelled, not yet run) entries: for leak checks."""
     with _lock:
         waiting = sum(1 for entry in _heap if entry[2].callback is not None)
-        return waiting + sum(1 for handle in _due if handle.callback is not None)
+        return waiting + sum(1 for _, handle in _due if handle.callback is not None)
 
 
 def _start(target: Callable[[], None], name: str) -> threading.Thread:
@@ -123,46 +125,48 @@ def _compact_if_mostly_dead() -> None:
 
 def _schedule_forever() -> None:
     """The scheduler: waits for the next deadline and hands what is due to the workers."""
-    global _workers
+    global _workers, _idle
     with _lock:
         while True:
             _compact_if_mostly_dead()
-            if not _heap:
-                _wakeup.wait()
-                continue
-            delay = _heap[0][0] - time.monotonic()
-            if delay > 0:
-                _wakeup.wait(delay)
-                continue
-            handle = heapq.heappop(_heap)[2]
-            if handle.callback is None:
-                continue
-            _due.append(handle)
-            if _idle > len(_due) - 1:
-                _work.notify()
-            elif _workers < MAX_WORKERS:
+            now = time.monotonic()
+            while _heap and _heap[0][0] <= now:
+                handle = heapq.heappop(_heap)[2]
+                if handle.callback is not None:
+                    _due.append((now, handle))
+                    _work.notify()
+            # A callback that waited too long for a busy worker gets one of its own.
+            stalled = bool(_due) and _idle == 0 and now - _due[0][0] >= SLOW_SECONDS
+            if (stalled or (_due and not _workers)) and _workers < MAX_WORKERS:
                 _workers += 1
+                _idle += 1  # born idle: the next pass does not start another for the same job
                 _start(_work_forever, "abortkit-timer-worker")
+            waits = [_heap[0][0] - now] if _heap else []
+            if _due and _workers < MAX_WORKERS:  # look again when the oldest would stall
+                waits.append(SLOW_SECONDS if _idle else SLOW_SECONDS - (now - _due[0][0]))
+            _wakeup.wait(max(0.0, min(waits)) if waits else None)
 
 
 def _work_forever() -> None:
-    """A worker: runs due callbacks; nothing they raise ends it (see the module docstring)."""
+    """A worker: runs due callbacks; nothing they raise ends it (see the module docstring).
+
+    ``_idle`` counts the workers not running a callback (a new one is born idle).
+    """
     global _workers, _idle
     while True:
         with _lock:
             while not _due:
-                _idle += 1
-                try:
-                    woken = _work.wait(IDLE_SECONDS)
-                finally:
-                    _idle -= 1
-                if not woken and not _due and _workers > 1:
+                if not _work.wait(IDLE_SECONDS) and not _due and _workers > 1:
                     _workers -= 1
+                    _idle -= 1
                     return
-            handle = _due.popleft()
+            handle = _due.popleft()[1]
+            _idle -= 1
         callback, handle.callback = handle.callback, None
         if callback is not None:
             _run(callback)
+        with _lock:
+            _idle += 1
 
 
 def _run(callback: Callable[[], object]) -> None:
@@ -197,7 +201,7 @@ def _after_fork_in_child() -> None:
     _work = threading.Condition(_lock)
     _thread, _workers, _idle, _held_for_fork = None, 0, 0, False
     heapq.heapify(_heap)  # in case the lock could not be taken before the fork
-    due = [handle for handle in _due if handle.callback is not None]
+    due = [handle for _, handle in _due if handle.callback is not None]
     _due.clear()
     if _heap or due:
         with _lock:

@@ -93,6 +93,8 @@ def _check_a_raising_timer_callback_is_logged(caplog: pytest.LogCaptureFixture) 
 WAIT = 5.0  # hang catch only
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX only")
+# 3.12+ warns that forking a multi-threaded process may deadlock the child: that is the point.
+forks_threads = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 
 
 @pytest.mark.parametrize("exception", [SystemExit, KeyboardInterrupt, GeneratorExit, RuntimeError])
@@ -196,6 +198,7 @@ def _run_in_child(child: object) -> int:
 
 
 @needs_fork
+@forks_threads
 def test_a_timeout_inherited_through_fork_fires_in_the_child() -> None:
     inherited = AbortSignal.timeout(0.2)
     fired = threading.Event()
@@ -209,6 +212,7 @@ def test_a_timeout_inherited_through_fork_fires_in_the_child() -> None:
 
 
 @needs_fork
+@forks_threads
 def test_a_child_forked_while_another_thread_creates_timeouts_can_use_timeouts() -> None:
     stop = threading.Event()
 
