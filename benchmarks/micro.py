@@ -10,6 +10,7 @@ signal that already holds 1 or 100,000 listeners: it must not grow with the coun
 from __future__ import annotations
 
 import statistics
+import time
 import timeit
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -116,4 +117,26 @@ def run_listeners(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         del keep
         results[str(registered)] = {"min": min(per_op), "median": statistics.median(per_op), "all": per_op}
         log(f"  listeners: {registered:,} registered")
-    return {"config": {"number": number, "repeats": repeats}, "per_op": results}
+    fan_out = _fan_out_costs(repeats)
+    log("  listeners: fan-out " + ", ".join(f"{k}: {v['median'] * 1e3:.1f} ms" for k, v in fan_out.items()))
+    return {"config": {"number": number, "repeats": repeats}, "per_op": results, "fan_out": fan_out}
+
+
+FAN_OUT_COUNTS = (10_000, 100_000)
+
+
+def _fan_out_costs(repeats: int) -> dict[str, dict[str, float]]:
+    """``abort()`` of a signal holding N no-op listeners: the time to run them all (issue 10:
+    100,000 within 12x of 10,000, i.e. linear; a quadratic drain costs about 100x)."""
+    results: dict[str, dict[str, float]] = {}
+    for count in FAN_OUT_COUNTS:
+        times = []
+        for _ in range(repeats):
+            controller = AbortController()
+            for _ in range(count):
+                controller.signal.add_listener(int)
+            started = time.perf_counter()
+            controller.abort()
+            times.append(time.perf_counter() - started)
+        results[str(count)] = {"min": min(times), "median": statistics.median(times), "p99": max(times)}
+    return results

@@ -238,6 +238,19 @@ def section_listeners(data: dict[str, Any]) -> list[str]:
     base = per["1"]["min"]
     rows = [[f"{int(k):,}", us(v["min"]), us(v["median"]), ratio(v["min"], base)] for k, v in per.items()]
     out += table(["listeners registered", "min / op", "median / op", "vs 1 registered"], rows)
+    fan_out = data.get("fan_out")
+    if fan_out:
+        out += [
+            "",
+            f"`abort()` of a signal holding N no-op listeners (time to run them all), {cfg['repeats']} runs each:",
+            "",
+        ]
+        first = min(fan_out, key=int)
+        rows = [
+            [f"{int(k):,}", ms(v["min"]), ms(v["median"]), ratio(v["median"], fan_out[first]["median"])]
+            for k, v in fan_out.items()
+        ]
+        out += table(["listeners", "min", "median", f"vs {int(first):,} (median)"], rows)
     return out
 
 
@@ -426,6 +439,16 @@ def targets(sections: dict[str, Any]) -> list[str]:
                 verdict(worst <= TARGET_LISTENER and flat < 1.5),
             ]
         )
+        fan_out = sections["listeners"]["data"].get("fan_out")
+        if fan_out:
+            growth = fan_out["100000"]["median"] / fan_out["10000"]["median"]
+            rows.append(
+                [
+                    "abort() fan-out: 100,000 listeners ≤ 12x of 10,000",
+                    f"{ms(fan_out['10000']['median'])} / {ms(fan_out['100000']['median'])}: {growth:.1f}x",
+                    verdict(growth <= 12),
+                ]
+            )
     if "concurrent" in sections:
         summary_ = concurrent_summary(sections["concurrent"]["data"])
         what = f"{TARGET_CONCURRENT_N:,} async streams all unwound < {ms(TARGET_CONCURRENT)}, nothing left open"
