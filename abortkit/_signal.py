@@ -553,7 +553,7 @@ class AbortSignal:
         handle.callback = _TimeOut(result, handle, value).fire
         # One line: nothing of ours runs between arming the timer and returning
         # (schedule() returns None; it arms the timer under its lock, as its last step).
-        return schedule(handle, deadline, not_before=TIMER_RESOLUTION) or result
+        return schedule(handle, deadline, not_before=TIMER_RESOLUTION) or result  # type: ignore[func-returns-value]
 
     @classmethod
     def already_aborted(cls, reason: Any = None) -> AbortSignal:
