@@ -33,6 +33,9 @@ PACKAGES = (
     "h11",
     "anyio",
     "matplotlib",
+    "uvicorn",
+    "hypercorn",
+    "trio",
 )
 
 

@@ -37,6 +37,7 @@ SECTION_TITLES = {
     "listeners": "(d) `signal.add_listener(cb).remove()` cost",
     "chunks": "(e) Per-chunk overhead against stream length",
     "concurrent": "(f) N concurrent async streams aborted at once",
+    "asgi": "(h) `abortkit.asgi`: from the client's close to the request's signal",
 }
 
 
@@ -395,6 +396,51 @@ def section_concurrent(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def asgi_pairs(data: dict[str, Any]) -> list[tuple[str, str, dict[str, float], dict[str, float]]]:
+    """(server, phase, abortkit summary, floor summary) per cell pair, in run order."""
+    by_key = {(c["server"], c["phase"], c["series"]): c["summary"] for c in data["cells"]}
+    pairs = []
+    for server, phase, series in by_key:
+        if series == "abortkit" and (server, phase, "floor") in by_key:
+            pairs.append((server, phase, by_key[(server, phase, series)], by_key[(server, phase, "floor")]))
+    return pairs
+
+
+def asgi_target_met(ours: dict[str, float], floor: dict[str, float]) -> bool:
+    return ours["p50"] <= TARGET_P50_RATIO * floor["p50"] and ours["p99"] <= TARGET_P99
+
+
+def section_asgi(data: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            server,
+            phase,
+            f"{ms(ours['p50'])} / {ms(ours['p99'])}",
+            f"{ms(floor['p50'])} / {ms(floor['p99'])}",
+            ratio(ours["p50"], floor["p50"]),
+            verdict(asgi_target_met(ours, floor)),
+        ]
+        for server, phase, ours, floor in asgi_pairs(data)
+    ]
+    out = [
+        f"Real servers in this process, a raw-socket client that closes; {data['trials']} trials per cell, the two "
+        "series interleaved. `abortkit`: `AbortOnDisconnect`, the endpoint waits only on `request_signal()` "
+        "(it reads nothing: an endpoint waiting for its upstream's first token); `floor`: no middleware, the "
+        "endpoint itself waits in `receive()`, the soonest the server tells anyone. `waiting`: no byte of the "
+        "response sent yet; `mid-stream`: headers and a first chunk sent. Without the middleware an endpoint "
+        "that is not waiting in `receive()` learns nothing until it polls.",
+        "",
+    ]
+    out += table(
+        ["server", "phase", "abortkit p50 / p99", "floor p50 / p99", "p50 ratio", "target"],
+        rows,
+    )
+    errors = [f"{c['server']} {c['phase']} {c['series']}: `{e[:200]}`" for c in data["cells"] for e in c["errors"][:3]]
+    if errors:
+        out += ["Trials that measured nothing:", ""] + [f"- {e}" for e in errors] + [""]
+    return out
+
+
 SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "unwind": section_unwind,
     "phases": section_phases,
@@ -402,6 +448,7 @@ SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "listeners": section_listeners,
     "chunks": section_chunks,
     "concurrent": section_concurrent,
+    "asgi": section_asgi,
 }
 
 
@@ -464,6 +511,18 @@ def targets(sections: dict[str, Any]) -> list[str]:
             rows.append([what, measured, verdict(s["all_unwound_max"] < TARGET_CONCURRENT and clean)])
         else:
             rows.append([what, "not run", "n/a"])
+    if "asgi" in sections:
+        pairs = asgi_pairs(sections["asgi"]["data"])
+        worst_ratio = max((ours["p50"] / floor["p50"] for _, _, ours, floor in pairs if floor["p50"]), default=math.nan)
+        worst_p99 = max((ours["p99"] for _, _, ours, _ in pairs), default=math.nan)
+        rows.append(
+            [
+                f"`abortkit.asgi` close → signal, every server and phase: p50 ≤ {TARGET_P50_RATIO}x floor and "
+                f"p99 ≤ {ms(TARGET_P99)}",
+                f"worst p50 {worst_ratio:.2f}x floor, worst p99 {ms(worst_p99)}",
+                verdict(bool(pairs) and all(asgi_target_met(ours, floor) for _, _, ours, floor in pairs)),
+            ]
+        )
     return table(["target", "measured", "verdict"], rows)
 
 

@@ -23,10 +23,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from abortkit.asgi import AbortOnDisconnect, request_signal
+from abortkit.testing._asgi_server import SERVERS, running
 
 from ._apps import wait_for_abort
 from ._clients import RawRequest
-from ._servers import SERVERS, running
 
 LARGE = os.urandom(3 * 1024 * 1024 + 17)  # several server messages, above the default buffer
 

@@ -22,10 +22,10 @@ import pytest
 
 from abortkit import AbortController, AbortError, abort_scope, instrument
 from abortkit.asgi import ClientDisconnected
+from abortkit.testing._asgi_server import SERVERS, running
 
 from ._apps import STACKS, Record, Recorder, make_app
 from ._clients import RawRequest
-from ._servers import SERVERS, running
 
 BOUND = 0.1
 """Seconds from the client's close to the trip: 100x the measured p50, so only a hang or

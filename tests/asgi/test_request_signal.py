@@ -17,8 +17,7 @@ from starlette.websockets import WebSocket
 import abortkit.asgi
 from abortkit import AbortSignal
 from abortkit.asgi import AbortOnDisconnect, ClientDisconnected, request_signal
-
-from ._servers import running
+from abortkit.testing._asgi_server import running
 
 
 def test_public_names() -> None:

@@ -1,6 +1,7 @@
 """Real ASGI servers on free loopback ports, in this process (one thread and loop each).
 
-In-process on purpose: the server's records and the test's clock are one ``time.monotonic()``,
+Used by abortkit's own tests and benchmarks of ``abortkit.asgi`` (private: not part of
+``abortkit.testing``'s API). In-process on purpose: the server's records and the test's clock are one ``time.monotonic()``,
 so "the signal tripped 1.2 ms after the client closed" is a difference of two readings of the
 same clock. The listening socket is bound here (port 0) and handed to the server, so there is
 no free-port race.
@@ -15,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+__all__ = ["SERVERS", "running"]
 
 SERVERS = ("uvicorn", "hypercorn", "hypercorn-trio")
 """uvicorn (its h11 protocol), hypercorn on asyncio, hypercorn on trio."""
@@ -45,86 +48,110 @@ def _wait_accepting(port: int, thread: threading.Thread, failure: list[BaseExcep
     raise RuntimeError("the server did not start within 20 s")
 
 
+_Runner = tuple[Callable[[], None], Callable[[], None]]
+"""``(run, stop)``: ``run`` serves on the calling thread until ``stop`` (from another thread)."""
+
+
+def _uvicorn(app: Any, sock: socket.socket) -> _Runner:
+    import uvicorn
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", http="h11", access_log=False)
+    server = uvicorn.Server(config)
+
+    def run() -> None:
+        asyncio.run(server.serve(sockets=[sock]))
+
+    def stop() -> None:
+        server.should_exit = True
+
+    return run, stop
+
+
+def _hypercorn_config(sock: socket.socket) -> Any:
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) the descriptor
+    config.loglevel = "WARNING"
+    config.accesslog = None
+    config.errorlog = None
+    config.graceful_timeout = 1
+    config.keep_alive_timeout = 60
+    return config
+
+
+def _hypercorn_asyncio(app: Any, sock: socket.socket) -> _Runner:
+    from hypercorn.asyncio import serve
+
+    config = _hypercorn_config(sock)
+    loop = asyncio.new_event_loop()
+    done = asyncio.Event()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(serve(app, config, shutdown_trigger=done.wait, mode="asgi"))
+        finally:
+            loop.close()
+
+    def stop() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop already closed
+            loop.call_soon_threadsafe(done.set)
+
+    return run, stop
+
+
+def _hypercorn_trio(app: Any, sock: socket.socket) -> _Runner:
+    import trio
+    from hypercorn.trio import serve
+
+    config = _hypercorn_config(sock)
+    token: list[trio.lowlevel.TrioToken] = []
+    done = trio.Event()
+
+    async def main() -> None:
+        token.append(trio.lowlevel.current_trio_token())
+        await serve(app, config, shutdown_trigger=done.wait, mode="asgi")
+
+    def run() -> None:
+        trio.run(main)
+
+    def stop() -> None:
+        deadline = time.monotonic() + 5
+        while not token and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with contextlib.suppress(RuntimeError):  # the run already ended
+            token[0].run_sync_soon(done.set)
+
+    return run, stop
+
+
+_RUNNERS: dict[str, Callable[[Any, socket.socket], _Runner]] = {
+    "uvicorn": _uvicorn,
+    "hypercorn": _hypercorn_asyncio,
+    "hypercorn-trio": _hypercorn_trio,
+}
+
+
 @contextlib.contextmanager
 def running(app: Any, kind: str) -> Iterator[str]:
     """Serve ``app`` with server ``kind`` (one of ``SERVERS``); yields ``http://127.0.0.1:PORT``.
 
     Requests to ``/__ready`` are answered by the harness itself (204), not by ``app``.
     """
-    wrapped = _ready_probe(app)
+    factory = _RUNNERS.get(kind)
+    if factory is None:
+        raise ValueError(f"unknown server {kind!r}; choose from {SERVERS}")
     sock = _listener()
     port = sock.getsockname()[1]
     failure: list[BaseException] = []
-    stop: Callable[[], None]
-    if kind == "uvicorn":
-        import uvicorn
+    serve, stop = factory(_ready_probe(app), sock)
 
-        config = uvicorn.Config(wrapped, log_level="warning", lifespan="off", http="h11", access_log=False)
-        server = uvicorn.Server(config)
+    def run() -> None:
+        try:
+            serve()
+        except BaseException as exc:
+            failure.append(exc)
 
-        def run() -> None:
-            try:
-                asyncio.run(server.serve(sockets=[sock]))
-            except BaseException as exc:
-                failure.append(exc)
-
-        def stop() -> None:
-            server.should_exit = True
-
-    elif kind in ("hypercorn", "hypercorn-trio"):
-        from hypercorn.config import Config
-
-        config = Config()
-        config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) the descriptor
-        config.loglevel = "WARNING"
-        config.accesslog = None
-        config.errorlog = None
-        config.graceful_timeout = 1
-        config.keep_alive_timeout = 60
-        if kind == "hypercorn":
-            from hypercorn.asyncio import serve as aserve
-
-            loop = asyncio.new_event_loop()
-            done = asyncio.Event()
-
-            def run() -> None:
-                try:
-                    loop.run_until_complete(aserve(wrapped, config, shutdown_trigger=done.wait, mode="asgi"))
-                except BaseException as exc:
-                    failure.append(exc)
-                finally:
-                    loop.close()
-
-            def stop() -> None:
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(done.set)
-
-        else:
-            import trio
-            from hypercorn.trio import serve as tserve
-
-            token: list[Any] = []
-            trio_done = trio.Event()
-
-            async def main() -> None:
-                token.append(trio.lowlevel.current_trio_token())
-                await tserve(wrapped, config, shutdown_trigger=trio_done.wait, mode="asgi")
-
-            def run() -> None:
-                try:
-                    trio.run(main)
-                except BaseException as exc:
-                    failure.append(exc)
-
-            def stop() -> None:
-                deadline = time.monotonic() + 5
-                while not token and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                with contextlib.suppress(RuntimeError):
-                    token[0].run_sync_soon(trio_done.set)
-
-    else:
-        raise ValueError(f"unknown server {kind!r}; choose from {SERVERS}")
     thread = threading.Thread(target=run, name=f"asgi-{kind}", daemon=True)
     thread.start()
     try:
