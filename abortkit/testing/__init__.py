@@ -6,7 +6,9 @@
   malformed SSE, HTTP errors) and records every request, including when the client
   disconnected.
 * ``BufferingProxy``: a loopback proxy that holds upstream bytes, as LiteLLM or a
-  corporate proxy can (headers only once the model starts answering).
+  corporate proxy can (headers only once the model starts answering), and passes a
+  client's abort upstream as nginx does, as LiteLLM does (only after the first token), or
+  never (``client_abort``; ``BufferingProxy.litellm()``, ``BufferingProxy.nginx()``).
 * The race harness: hypothesis strategies that choose when and from which thread the
   signal trips, and ``run_race``, which checks the invariants (no abort lost, no item
   after the abort, no listener after exit, nothing left behind).
@@ -23,7 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._proxy import BufferingProxy, ProxyMode
+    from ._proxy import BufferingProxy, ClientAbort, ProxyMode
     from ._race import (
         Checkpoints,
         Delivered,
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "BufferingProxy": "_proxy",
+    "ClientAbort": "_proxy",
     "ProxyMode": "_proxy",
     "ProxiedRequest": "_records",
     "RecordedRequest": "_records",
@@ -82,6 +85,7 @@ __all__ = [
     "AsyncSlowStream",
     "BufferingProxy",
     "Checkpoints",
+    "ClientAbort",
     "CloseCall",
     "Delivered",
     "Gap",

@@ -1,11 +1,12 @@
-"""A loopback reverse proxy that holds upstream bytes the way LiteLLM or a corporate proxy can.
+"""A loopback reverse proxy that holds upstream bytes and handles a client's abort as real proxies do.
 
 Why it exists: behind such a proxy the response *headers* may only reach the client when the
 model starts answering, so the long "thinking" wait happens before the SDK call has returned
-any response object, and an abort must work in that phase too. The proxy reproduces that
-(``mode="hold_headers"``) and the fully buffered variant (``"buffer_all"``), and it forwards a
-client's disconnect upstream at once, so the server's disconnect record stays meaningful
-through it.
+any response object, and an abort must work in that phase too (``mode="hold_headers"``; the
+fully buffered variant is ``"buffer_all"``). And what the *upstream* sees when the client
+aborts differs between proxies, which is what users pay for (the model keeps generating until
+its connection closes): ``client_abort`` reproduces each behaviour measured here, so that a
+test through the proxy passes only where production stops the upstream too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 import h11
@@ -23,11 +24,13 @@ from ._net import Channel, PeerGone, wait_readable
 from ._records import ProxiedRequest, RecordedRequest
 from ._service import LoopbackService
 
-__all__ = ["BufferingProxy", "ProxyMode"]
+__all__ = ["BufferingProxy", "ClientAbort", "ProxyMode"]
 
 ProxyMode: TypeAlias = Literal["hold_headers", "buffer_all", "passthrough"]
+ClientAbort: TypeAlias = Literal["propagate", "after_headers", "ignore"]
 
 _MODES = ("hold_headers", "buffer_all", "passthrough")
+_CLIENT_ABORTS = ("propagate", "after_headers", "ignore")
 
 _HOP_BY_HOP = frozenset(
     {
@@ -63,18 +66,39 @@ class _Upstream:
 class BufferingProxy(LoopbackService):
     """A reverse proxy on loopback: clients use its base URL as their API base URL.
 
-    Modes:
+    ``mode``, when bytes reach the client:
 
-    * ``"hold_headers"``: nothing reaches the client until the upstream sends its first body
-      byte after the headers (the client waits for headers while the model thinks);
+    * ``"hold_headers"`` (default): nothing reaches the client until the upstream sends its first
+      body byte after the headers (the client waits for headers while the model thinks), as
+      LiteLLM proxy does;
     * ``"buffer_all"``: nothing reaches the client until the upstream response is complete,
       then it is sent with a ``content-length``;
-    * ``"passthrough"``: bytes are relayed as they come.
+    * ``"passthrough"``: bytes are relayed as they come (nginx with ``proxy_buffering off``).
 
-    A client that disconnects makes the proxy close its upstream connection at once. An upstream
-    that resets or dies mid-response makes the proxy reset the client connection. For an HTTPS
-    upstream pass ``upstream_ssl_context`` (e.g. ``server.ssl_context()``); ``tls=True`` makes
-    the proxy itself speak HTTPS with its own throwaway CA.
+    ``client_abort``, what the upstream sees when the client leaves (figures measured here, with
+    real proxies in front of a loopback upstream):
+
+    * ``"propagate"`` (default): the proxy watches the client in every phase and closes its
+      upstream connection at once (here about 1 ms). nginx with its default
+      ``proxy_ignore_client_abort off`` does this, within ~1 ms in every phase.
+    * ``"after_headers"``: LiteLLM proxy 1.108. Until the proxy has sent the client its response
+      headers (in ``"hold_headers"`` mode: until the upstream's first token), nobody watches the
+      client: an abort in that window leaves the upstream request running until its first body
+      byte arrives; the proxy then finds the client gone and closes it (LiteLLM: 4.8 s after the
+      abort in a 5 s "thinking" test, on its openai and anthropic routes). Once the headers went
+      out, an abort closes the upstream at once (LiteLLM: ~3-5 ms).
+    * ``"ignore"``: nginx with ``proxy_ignore_client_abort on``. The upstream response is read to
+      its end whatever the client does (and thrown away once the client is gone); the upstream
+      never sees the abort.
+
+    ``BufferingProxy.litellm(url)`` and ``BufferingProxy.nginx(url)`` build those combinations.
+    The proxy's own records (:class:`~abortkit.testing.ProxiedRequest`) say when *it* noticed
+    the client leave (``disconnected_at``); the upstream server's records say when the upstream
+    connection closed.
+
+    An upstream that resets or dies mid-response makes the proxy reset the client connection. For
+    an HTTPS upstream pass ``upstream_ssl_context`` (e.g. ``server.ssl_context()``); ``tls=True``
+    makes the proxy itself speak HTTPS with its own throwaway CA.
     """
 
     def __init__(
@@ -82,6 +106,7 @@ class BufferingProxy(LoopbackService):
         upstream_base_url: str,
         *,
         mode: ProxyMode = "hold_headers",
+        client_abort: ClientAbort = "propagate",
         tls: bool = False,
         upstream_ssl_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
@@ -94,6 +119,13 @@ class BufferingProxy(LoopbackService):
             raise TypeError(f"BufferingProxy(mode=...) must be a str, one of {_MODES}, not {type(mode).__name__}")
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        if not isinstance(client_abort, str):
+            raise TypeError(
+                f"BufferingProxy(client_abort=...) must be a str, one of {_CLIENT_ABORTS}, "
+                f"not {type(client_abort).__name__}"
+            )
+        if client_abort not in _CLIENT_ABORTS:
+            raise ValueError(f"client_abort must be one of {_CLIENT_ABORTS}, got {client_abort!r}")
         if upstream_ssl_context is not None and not isinstance(upstream_ssl_context, ssl.SSLContext):
             raise TypeError(
                 "BufferingProxy(upstream_ssl_context=...) must be an ssl.SSLContext or None, "
@@ -108,6 +140,7 @@ class BufferingProxy(LoopbackService):
             raise ValueError(f"upstream_base_url has a bad port: {upstream_base_url!r} ({exc})") from None
         super().__init__(tls=tls, host=host)
         self.mode: ProxyMode = mode
+        self.client_abort: ClientAbort = client_abort
         self.upstream_base_url = upstream_base_url
         self._up_host = parts.hostname
         self._up_port = up_port or (443 if parts.scheme == "https" else 80)
@@ -116,6 +149,25 @@ class BufferingProxy(LoopbackService):
         self._up_ctx: ssl.SSLContext | None = None
         if parts.scheme == "https":
             self._up_ctx = upstream_ssl_context or ssl.create_default_context()
+
+    @classmethod
+    def litellm(cls, upstream_base_url: str, **options: Any) -> BufferingProxy:
+        """Like LiteLLM proxy 1.108: headers held until the first token, and a client's abort in
+        that window not passed upstream until then (``mode="hold_headers"``,
+        ``client_abort="after_headers"``)."""
+        return cls(upstream_base_url, mode="hold_headers", client_abort="after_headers", **options)
+
+    @classmethod
+    def nginx(cls, upstream_base_url: str, *, ignore_client_abort: bool = False, **options: Any) -> BufferingProxy:
+        """Like nginx set up for streaming (``proxy_buffering off``): bytes relayed as they come;
+        a client's abort closes the upstream at once, or never with ``ignore_client_abort=True``
+        (nginx's ``proxy_ignore_client_abort on``)."""
+        if ignore_client_abort is not True and ignore_client_abort is not False:
+            raise TypeError(
+                f"BufferingProxy.nginx(ignore_client_abort=...) must be a bool, not {type(ignore_client_abort).__name__}"
+            )
+        options.setdefault("mode", "passthrough")
+        return cls(upstream_base_url, client_abort="ignore" if ignore_client_abort else "propagate", **options)
 
     @property
     def requests(self) -> list[ProxiedRequest]:  # type: ignore[override]
@@ -206,8 +258,8 @@ class BufferingProxy(LoopbackService):
         except PeerGone as exc:
             raise _UpstreamGone(reset=False) from exc
 
-    def _next_upstream_event(self, client: Channel, upstream: _Upstream) -> h11.Event:
-        """The upstream's next event, while watching the client for a disconnect."""
+    def _next_upstream_event(self, client: Channel, upstream: _Upstream, *, watch_client: bool) -> h11.Event:
+        """The upstream's next event, while watching the client for a disconnect if asked to."""
         assert self._wake is not None
         conn = upstream.conn
         while True:
@@ -219,7 +271,8 @@ class BufferingProxy(LoopbackService):
                 assert event is not h11.PAUSED
                 assert isinstance(event, h11.Event)
                 return event
-            ready = wait_readable([client, upstream.channel], self._wake, None, count_stash=False)
+            watched = [client, upstream.channel] if watch_client else [upstream.channel]
+            ready = wait_readable(watched, self._wake, None, count_stash=False)
             if client in ready:
                 data = client.recv_nowait()  # raises PeerGone when the client has left
                 if data:
@@ -245,10 +298,26 @@ class BufferingProxy(LoopbackService):
     ) -> None:
         self._forward_request(upstream, request, body)
         mode = self.mode
+        policy = self.client_abort
         held: h11.Response | None = None
         buffered = bytearray()
+        headers_sent = False
+        client_gone: PeerGone | None = None  # "ignore": the client left; the upstream runs on
+
+        def deliver(event: h11.Event) -> None:
+            nonlocal client_gone
+            if client_gone is not None:
+                return  # thrown away: nobody is listening
+            try:
+                send_event(client, down, event)
+            except PeerGone as gone:
+                if policy != "ignore":
+                    raise
+                client_gone = gone
+                self._log.mark_disconnected(record, gone.at)
 
         def send_head(response: h11.Response, content_length: int | None) -> None:
+            nonlocal headers_sent
             headers = [(k, v) for k, v in response.headers if k.lower() not in _HOP_BY_HOP]
             upstream_length = header_dict(response.headers).get("content-length")
             if content_length is not None:
@@ -258,14 +327,13 @@ class BufferingProxy(LoopbackService):
             else:
                 headers.append((b"transfer-encoding", b"chunked"))
             self._log.update(record, responded_headers_at=time.monotonic())
-            send_event(
-                client,
-                down,
-                h11.Response(status_code=response.status_code, headers=headers, reason=response.reason),
-            )
+            headers_sent = True
+            deliver(h11.Response(status_code=response.status_code, headers=headers, reason=response.reason))
 
         while True:
-            event = self._next_upstream_event(client, upstream)
+            # Who watches the client while the upstream is quiet: see the class docstring.
+            watch = policy == "propagate" or (policy == "after_headers" and headers_sent)
+            event = self._next_upstream_event(client, upstream, watch_client=watch)
             if isinstance(event, h11.InformationalResponse):
                 continue
             if isinstance(event, h11.Response):
@@ -285,15 +353,27 @@ class BufferingProxy(LoopbackService):
                 if held is not None:
                     send_head(held, None)
                     held = None
-                send_event(client, down, h11.Data(data=event.data))
+                    if policy == "after_headers":
+                        self._client_still_there(client)  # the first look at the client since the request
+                deliver(h11.Data(data=event.data))
             elif isinstance(event, h11.EndOfMessage):
                 if held is not None:
                     send_head(held, len(buffered) if mode == "buffer_all" else None)
                     held = None
                 if buffered:
-                    send_event(client, down, h11.Data(data=bytes(buffered)))
-                self._log.update(record, finished_at=time.monotonic(), completed=True)
-                send_event(client, down, h11.EndOfMessage())
+                    deliver(h11.Data(data=bytes(buffered)))
+                self._log.update(record, finished_at=time.monotonic(), completed=client_gone is None)
+                deliver(h11.EndOfMessage())
+                if client_gone is not None:
+                    raise client_gone  # the upstream response was read to its end; now drop the client
                 return
             else:  # ConnectionClosed before the response ended
                 raise _UpstreamGone(reset=False)
+
+    @staticmethod
+    def _client_still_there(client: Channel) -> None:
+        """Raise ``PeerGone`` if the client has already closed or reset (no wait)."""
+        if wait_readable([client], client.wake, time.monotonic(), count_stash=False):
+            data = client.recv_nowait()
+            if data:
+                client.stash(data)

@@ -177,6 +177,13 @@ ROWS: list[Row] = [
         TypeError,
         r"upstream_base_url",
     ),
+    Row(
+        "proxy-client-abort-unknown",
+        f"{TESTING}:BufferingProxy",
+        lambda e: BufferingProxy(e.server.base_url, client_abort="later"),
+        ValueError,
+        r"client_abort must be one of .*got 'later'",
+    ),
     Row("gap-negative", f"{TESTING}:Gap", lambda e: Gap(-1), ValueError, r"Gap\.seconds must be a finite number"),
     Row("gap-inf", f"{TESTING}:Gap", lambda e: Gap(math.inf), ValueError, r"Gap\.seconds must be a finite number"),
     Row(
@@ -367,6 +374,7 @@ EXEMPT: dict[str, str] = {
     f"{TESTING}:RecordedRequest": "a record written by the mock server",
     f"{TESTING}:ProxiedRequest": "a record written by the proxy",
     f"{TESTING}:TripThread": "a typing alias",
+    f"{TESTING}:ClientAbort": "a typing alias",
 }
 
 TABLE = Table(TESTING, ROWS, EXEMPT)

@@ -148,7 +148,9 @@ def test_buffer_all_holds_everything_until_the_end(server: MockLLMServer) -> Non
 
 @pytest.mark.parametrize("mode", ["hold_headers", "buffer_all", "passthrough"])
 def test_client_disconnect_reaches_the_server(server: MockLLMServer, mode: ProxyMode) -> None:
-    """The client gives up while the proxy holds everything: the server sees it within ms."""
+    """The client gives up while the proxy holds everything: with the default
+    ``client_abort="propagate"`` the server sees it within ms (``test_proxy_client_abort.py``
+    has the other policies)."""
 
     def check() -> None:
         server.enqueue(Script(steps=(Gap(3.0), Text("late"))))
