@@ -1,4 +1,4 @@
-"""The README's code runs as written: the provider quick start and the downstream test."""
+"""The README's code runs as written: the provider quick start, the downstream test, the ASGI example."""
 
 from __future__ import annotations
 
@@ -59,3 +59,35 @@ def test_race_runner_fixture_checks_the_race(race_runner: Any) -> None:
 
     result = race_runner(body, RacePlan(thread="consumer", at="mid_iteration:1"))
     assert result.outcome != "returned"  # the abort at the first item stopped the body
+
+
+def test_asgi_example_stops_the_upstream_when_the_client_leaves() -> None:
+    """The ``abortkit.asgi`` block, served by uvicorn in front of the mock model: a client that
+    gives up while the model thinks closes the upstream request at once; one that stays gets
+    the answer."""
+    import time
+
+    import httpx2
+    import pytest
+
+    from abortkit.testing import Gap, Script, Text
+    from abortkit.testing._asgi_server import running
+
+    (block,) = [b for b in python_blocks() if "AbortOnDisconnect" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "README abortkit.asgi example", "exec"), namespace)
+    with MockLLMServer() as model:
+        namespace["UPSTREAM"] = model.openai_base_url + "/chat/completions"
+        with running(namespace["app"], "uvicorn") as url:
+            gateway = url + "/v1/chat/completions"
+            with httpx2.Client() as client:
+                answer = client.post(gateway, json={"model": "m", "messages": []})
+            assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"]
+            model.enqueue(Script(steps=(Gap(10.0), Text("too late"))))
+            with httpx2.Client(timeout=0.3) as client, pytest.raises(httpx2.ReadTimeout):
+                client.post(gateway, json={"model": "m", "messages": []})
+            left = time.monotonic()
+            thinking = model.requests[-1]
+            closed = model.wait_for_disconnect(thinking, 2.0)
+            assert closed is not None and closed - left < 0.2, "the model kept generating"  # 20x the 10 ms target
+            assert thinking.completed is False
