@@ -10,11 +10,11 @@ started, a client was not instrumented) carry their own check.
 
 Each package keeps its own table (a ``Table`` named ``TABLE``) in its own suite, at the
 path ``TABLE_HOMES`` gives: ``abortkit`` in ``tests/core``, ``abortkit.testing`` in
-``tests/testing``, ``abortkit_providers`` in ``providers/tests``, so that the core suite
-runs without the providers installed. ``tests/test_public_names.py`` holds the one guard:
-it loads the table of every package that is installed and fails when a name in an
-``__all__`` has no row (or an entry in the table's ``exempt`` saying why it takes no
-input to check).
+``tests/testing``, ``abortkit.asgi`` in ``tests/asgi``, ``abortkit_providers`` in
+``providers/tests``, so that the core suite runs without the providers installed.
+``tests/test_public_names.py`` holds the one guard: it loads the table of every package
+that is installed and fails when a name in an ``__all__`` has no row (or an entry in the
+table's ``exempt`` saying why it takes no input to check).
 
 Known bugs are rows marked ``xfail(strict=True)``: the row states the behaviour we
 want, the mark says what happens today.
@@ -47,6 +47,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 TABLE_HOMES: dict[str, Path] = {
     "abortkit": REPOSITORY / "tests" / "core" / "test_bad_input.py",
     "abortkit.testing": REPOSITORY / "tests" / "testing" / "test_bad_input.py",
+    "abortkit.asgi": REPOSITORY / "tests" / "asgi" / "test_bad_input.py",
     "abortkit_providers": REPOSITORY / "providers" / "tests" / "test_bad_input.py",
 }
 
