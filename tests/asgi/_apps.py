@@ -1,6 +1,7 @@
 """The apps the ASGI tests serve: one raw ASGI app and Starlette/FastAPI stacks, same endpoints.
 
-Endpoints (query parameters: ``id`` names the request's record, ``read=0`` skips reading the body):
+Endpoints (query parameters: ``id`` names the request's record, ``read=0`` skips reading the body,
+``mwread=1`` makes the stacks' ``BaseHTTPMiddleware`` read it first, as a logging middleware does):
 
 * ``POST /wait``: read the body, then wait for the request's signal (at most ``HOLD`` s: the
   model thinking before its first token), then answer with JSON (a non-streaming response).
@@ -235,6 +236,8 @@ def _passing_base_middleware() -> Any:
         """What many apps have: a dispatch that only adds a header (and so hides disconnects)."""
 
         async def dispatch(self, request: Any, call_next: Any) -> Any:
+            if request.query_params.get("mwread") == "1":
+                await request.body()  # a logging middleware: the body is cached for the app
             response = await call_next(request)
             response.headers["x-passed"] = "1"
             return response

@@ -116,6 +116,39 @@ def test_raw_client_leaves(served: Served, phase: str) -> None:
     _retrying(check)
 
 
+@pytest.fixture(
+    scope="module",
+    params=[(s, k) for s in SERVERS for k in STACKS if k.startswith("base-")],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
+def served_base(request: pytest.FixtureRequest) -> Iterator[Served]:
+    server, stack = request.param
+    recorder = Recorder()
+    with running(make_app(recorder, stack), server) as url:
+        yield Served(url, recorder, server, stack)
+
+
+@pytest.mark.parametrize("phase", ["waiting", "mid-stream"])
+def test_behind_a_base_middleware_that_read_the_body_first(served_base: Served, phase: str) -> None:
+    """Starlette then serves the app its cached body and waits in the server's receive() for
+    the disconnect on the middleware's behalf: the signal still trips at once."""
+    served = served_base
+    path = PHASES[phase][0]
+
+    def check() -> None:
+        id_ = _new_id()
+        request = RawRequest(served.url, f"{path}?id={id_}&mwread=1", BODY)
+        record = served.recorder.get(id_)
+        assert record.reached.wait(5), "the endpoint never reached its waiting point"
+        if path == "/stream":
+            request.read_until(b"first\n")
+        closed_at = request.close()
+        _assert_tripped(record, closed_at)
+        assert record.body == BODY
+
+    _retrying(check)
+
+
 def test_httpx2_client_aborted_while_waiting_for_headers(served: Served) -> None:
     """abortkit on the client side too: an instrumented httpx2 call aborted before any header."""
 
