@@ -46,12 +46,14 @@ When a disconnect is an abort
 The signal guards the *response*. A ``http.disconnect`` that the pump receives before the app
 handed the final response message to ``send()`` trips it at once, in the pump, before the app
 can receive the message. From that hand-over on, a disconnect from ``receive()`` no longer
-trips it: servers report the end of a *completed* response the same way, uvicorn as soon as
-the final ``send()`` returns, hypercorn on trio while it is still in flight, Starlette's
-``BaseHTTPMiddleware`` (outside the middleware) in the same step as its final ``send()``
-returns, and a client closing an idle keep-alive connection has aborted nothing. Nor could the
-two be told apart by the outcome of that send: behind Starlette the completion-disconnect makes
-the response cancel its own final ``send()``. Only that send failing with ``OSError`` trips the
+trips it: servers report the end of a *completed* response the same way (uvicorn as soon as
+the final ``send()`` returns; hypercorn, on asyncio and trio, while it is still in flight when
+the connection is not kept alive; Starlette's ``BaseHTTPMiddleware`` outside the middleware in
+the same step as its final ``send()`` returns), and a client closing an idle keep-alive
+connection has aborted nothing. Nor could the two be told apart by the outcome of that send:
+on hypercorn under trio, Starlette's streaming response hears the completion-disconnect and
+cancels its own final ``send()``. (Each of these made ``tests/asgi``'s completed-requests test
+fail when the rule was weaker.) Only that send failing with ``OSError`` trips the
 signal; so does any failed ``send()`` before it, before the error propagates to the app. A
 client that leaves while the server still writes the last message (a large body into a full
 socket buffer) is therefore not reported: by then the app has produced its whole response, and

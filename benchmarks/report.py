@@ -406,6 +406,11 @@ def asgi_pairs(data: dict[str, Any]) -> list[tuple[str, str, dict[str, float], d
     return pairs
 
 
+def _ms3(seconds: float) -> str:
+    """Milliseconds to the microsecond: these figures are tens of microseconds."""
+    return "—" if math.isnan(seconds) else f"{seconds * 1e3:.3f} ms"
+
+
 def asgi_target_met(ours: dict[str, float], floor: dict[str, float]) -> bool:
     return ours["p50"] <= TARGET_P50_RATIO * floor["p50"] and ours["p99"] <= TARGET_P99
 
@@ -415,8 +420,8 @@ def section_asgi(data: dict[str, Any]) -> list[str]:
         [
             server,
             phase,
-            f"{ms(ours['p50'])} / {ms(ours['p99'])}",
-            f"{ms(floor['p50'])} / {ms(floor['p99'])}",
+            f"{_ms3(ours['p50'])} / {_ms3(ours['p99'])}",
+            f"{_ms3(floor['p50'])} / {_ms3(floor['p99'])}",
             ratio(ours["p50"], floor["p50"]),
             verdict(asgi_target_met(ours, floor)),
         ]
