@@ -2,18 +2,15 @@
 
 Install the middleware outermost, then ask for the request's signal anywhere below it::
 
-    from abortkit import abort_scope, instrument
-    from abortkit.asgi import AbortOnDisconnect, request_signal
+    app.add_middleware(AbortOnDisconnect)  # Starlette/FastAPI, added last: outermost
+    # (or, for any ASGI app: app = AbortOnDisconnect(app))
 
-    app = FastAPI()
-    app.add_middleware(AbortOnDisconnect)     # added last: outermost (or AbortOnDisconnect(app))
-    upstream = instrument(httpx2.AsyncClient())
-
-    @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
-        async with abort_scope(request_signal(request)):   # the client leaves: the upstream closes
-            reply = await upstream.post(UPSTREAM, content=await request.body())
+        async with abort_scope(request_signal(request)):  # the client leaves: the upstream closes
+            reply = await upstream.post(UPSTREAM, content=await request.body())  # instrument()ed
         ...
+
+(The README's ``abortkit.asgi`` section has the complete example, which the tests run.)
 
 The signal trips (reason: ``ClientDisconnected``) the moment the server reports the client
 gone, an ``http.disconnect`` from ``receive()`` or a failed ``send()``, with no polling, in every
