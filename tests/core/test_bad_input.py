@@ -420,6 +420,48 @@ ROWS: list[Row] = [
         r"positive finite number, not inf",
     ),
     Row(
+        "watchdog-first-timeout-zero",
+        f"{CORE}:IdleWatchdog",
+        lambda e: IdleWatchdog(5, first_timeout=0),
+        ValueError,
+        r"IdleWatchdog first_timeout must be a positive finite number, not 0",
+    ),
+    Row(
+        "watchdog-count-bytes-int",
+        f"{CORE}:IdleWatchdog",
+        lambda e: IdleWatchdog(5, count_bytes=1),  # type: ignore[arg-type]
+        TypeError,
+        r"IdleWatchdog count_bytes must be a bool, not int",
+    ),
+    Row(
+        "watchdog-on-quiet-not-callable",
+        f"{CORE}:IdleWatchdog",
+        lambda e: IdleWatchdog(5, on_quiet="warn"),  # type: ignore[arg-type]
+        TypeError,
+        r"IdleWatchdog on_quiet must be callable or None, not str",
+    ),
+    Row(
+        "watchdog-quiet-after-without-hook",
+        f"{CORE}:IdleWatchdog",
+        lambda e: IdleWatchdog(5, quiet_after=2),
+        ValueError,
+        r"IdleWatchdog quiet_after needs an on_quiet callback",
+    ),
+    Row(
+        "watchdog-error-not-callable",
+        f"{CORE}:IdleWatchdog",
+        lambda e: IdleWatchdog(5, error=TimeoutError()),  # type: ignore[arg-type]
+        TypeError,
+        r"IdleWatchdog error must be callable or None, not TimeoutError",
+    ),
+    Row(
+        "watchdog-set-timeout-negative",
+        f"{CORE}:IdleWatchdog",
+        lambda e: IdleWatchdog(5).set_timeout(-1),
+        ValueError,
+        r"IdleWatchdog.set_timeout\(\) idle_timeout must be a positive finite number, not -1",
+    ),
+    Row(
         "watchdog-parent-str",
         f"{CORE}:IdleWatchdog",
         lambda e: IdleWatchdog(5, parent="esc"),

@@ -82,9 +82,9 @@ def test_leaving_the_block_cancels_the_timer_and_the_context() -> None:
 def test_a_late_check_after_the_block_does_nothing() -> None:
     dog = IdleWatchdog(0.05)
     with dog:
-        pass
+        armed = dog._generation
     dog._last = time.monotonic() - 10  # long silent
-    dog._check()  # a timer callback that was already running when the block ended
+    dog._check(armed)  # a timer callback that was already running when the block ended
     assert not dog.signal.aborted
 
 
@@ -92,7 +92,7 @@ def test_a_late_check_after_the_block_does_nothing() -> None:
 def test_a_check_before_the_block_does_nothing() -> None:
     dog = IdleWatchdog(0.05)
     dog._last = time.monotonic() - 10
-    dog._check()
+    dog._check(dog._generation)
     assert not dog.signal.aborted
     dog.__exit__(None, None, None)  # leaving without entering is harmless
 
@@ -129,3 +129,117 @@ def test_watchdog_async_with() -> None:
     dog = asyncio.run(main())
     assert dog.timed_out
     assert dog._token is None and not dog._active
+
+
+# -- deadlines real agents use (issue 12) -------------------------------------------------------
+
+
+class AppTimeout(Exception):
+    """An application's own timeout exception, with its own text."""
+
+
+def test_none_disables_the_timeout_but_the_parent_still_aborts() -> None:
+    parent = AbortController()
+    with IdleWatchdog(None, parent=parent.signal) as dog:
+        time.sleep(0.2)
+        assert not dog.signal.aborted and dog.timeout is None
+        parent.abort("esc")
+        assert dog.signal.reason == "esc" and not dog.timed_out
+
+
+def test_a_grace_period_before_the_first_progress_then_the_shorter_idle_timeout() -> None:
+    with IdleWatchdog(0.1, first_timeout=0.6) as dog:
+        assert dog.timeout == 0.6
+        time.sleep(0.3)  # longer than the idle timeout, shorter than the grace period
+        assert not dog.signal.aborted, "the idle timeout applied before the first progress"
+        dog.note_progress()
+        assert dog.timeout == 0.1
+        progressed = time.monotonic()
+        assert wait_for(lambda: dog.signal.aborted, 3.0)
+        assert time.monotonic() - progressed >= 0.1
+    assert dog.timed_out and str(dog.signal.reason) == "no bytes received for 0.1 s"
+
+
+def test_set_timeout_rearms_at_once_shorter_longer_or_disabled() -> None:
+    with IdleWatchdog(30) as dog:
+        dog.set_timeout(0.05)  # shorter: must not wait for the 30 s check
+        assert wait_for(lambda: dog.signal.aborted, 3.0)
+    assert dog.timed_out
+    with IdleWatchdog(0.1) as dog:
+        dog.set_timeout(None)
+        time.sleep(0.3)
+        assert not dog.signal.aborted
+        dog.set_timeout(0.05)
+        assert wait_for(lambda: dog.signal.aborted, 3.0)
+
+
+def test_without_count_bytes_only_note_progress_postpones_the_timeout() -> None:
+    with IdleWatchdog(0.3, count_bytes=False) as dog:
+        entered = time.monotonic()
+        while not dog.signal.aborted and time.monotonic() - entered < 3.0:
+            report_progress()  # what the network layer does for every read, keep-alives included
+            time.sleep(0.02)
+        assert dog.signal.aborted, "bytes kept a content-only watchdog alive"
+        assert time.monotonic() - entered >= 0.3
+    assert str(dog.signal.reason) == "no progress for 0.3 s"
+    with IdleWatchdog(0.3, count_bytes=False) as dog:
+        entered = time.monotonic()
+        while time.monotonic() - entered < 0.65:
+            dog.note_progress()
+            time.sleep(0.02)
+        assert not dog.signal.aborted
+
+
+def test_on_quiet_runs_once_per_silence_after_quiet_after() -> None:
+    calls: list[float] = []
+    with IdleWatchdog(0.6, on_quiet=calls.append, quiet_after=0.1) as dog:
+        assert wait_for(lambda: len(calls) == 1, 3.0)
+        time.sleep(0.15)
+        assert len(calls) == 1, "on_quiet ran twice in one silence"
+        assert calls[0] >= 0.1
+        dog.note_progress()  # a new silence
+        assert wait_for(lambda: len(calls) == 2, 3.0)
+        assert not dog.signal.aborted
+        assert wait_for(lambda: dog.signal.aborted, 3.0)
+
+
+def test_on_quiet_defaults_to_half_the_timeout_and_a_raising_hook_does_not_stop_the_timeout() -> None:
+    calls: list[float] = []
+
+    def hook(silence: float) -> None:
+        calls.append(silence)
+        raise RuntimeError("broken hook")
+
+    started = time.monotonic()
+    with IdleWatchdog(0.2, on_quiet=hook) as dog:
+        assert wait_for(lambda: dog.signal.aborted, 3.0)
+    assert len(calls) == 1 and 0.1 <= calls[0] < 0.2
+    assert time.monotonic() - started >= 0.2 and dog.timed_out
+
+
+def test_error_makes_the_apps_own_timeout_exception_the_reason() -> None:
+    made: list[IdleTimeoutError] = []
+
+    def make(idle: IdleTimeoutError) -> AppTimeout:
+        made.append(idle)
+        return AppTimeout(f"the model said nothing ({idle})")
+
+    with IdleWatchdog(0.05, error=make) as dog:
+        assert wait_for(lambda: dog.signal.aborted, 3.0)
+    assert isinstance(dog.signal.reason, AppTimeout)
+    assert str(dog.signal.reason) == "the model said nothing (no bytes received for 0.05 s)"
+    assert isinstance(made[0], IdleTimeoutError) and dog.timed_out
+
+
+def test_an_error_factory_that_fails_still_times_out_with_the_idle_timeout_error() -> None:
+    with IdleWatchdog(0.05, error=lambda idle: "not an exception") as dog:  # type: ignore[arg-type,return-value]
+        assert wait_for(lambda: dog.signal.aborted, 3.0)
+    assert isinstance(dog.signal.reason, IdleTimeoutError) and dog.timed_out
+
+
+def test_timed_out_is_false_when_the_parent_aborted_first() -> None:
+    parent = AbortController()
+    with IdleWatchdog(0.05, parent=parent.signal) as dog:
+        parent.abort(IdleTimeoutError("the parent's own"))
+        time.sleep(0.15)
+    assert not dog.timed_out
