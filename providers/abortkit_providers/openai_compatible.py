@@ -1,4 +1,7 @@
-"""OpenAI-compatible chat completions (OpenAI, LiteLLM, vLLM, DeepSeek, GLM and the like)."""
+"""OpenAI-compatible chat completions (OpenAI, LiteLLM, vLLM, DeepSeek, GLM and the like).
+
+Thinking streamed as ``delta.reasoning_content`` is kept as ``ChatResult.thinking``.
+"""
 
 from __future__ import annotations
 
@@ -74,6 +77,11 @@ def _apply(chunk: Any, acc: Accumulator) -> None:
                 name=function.name if function else None,
                 arguments=(function.arguments or "") if function else "",
             )
+        # Reasoning servers and proxies (DeepSeek, vLLM, LiteLLM) stream the thinking as
+        # `reasoning_content`, a field the SDK keeps as an extra attribute of the delta.
+        reasoning = getattr(delta, "reasoning_content", None)
+        if isinstance(reasoning, str) and reasoning:
+            acc.thinking(reasoning)
         if delta.content:
             acc.text(delta.content)
         if choice.finish_reason:

@@ -70,11 +70,33 @@ def test_partial_keeps_only_complete_tool_calls(server: MockLLMServer, kind: str
         json.loads(call.arguments)
 
 
-def test_thinking_is_collected_apart_from_text(server: MockLLMServer) -> None:
+THINKING_PROVIDERS = [kind for kind in PROVIDERS if kind != "minimax"]  # Minimax streams text_stream only
+
+
+@pytest.mark.parametrize("kind", THINKING_PROVIDERS)
+def test_thinking_is_collected_apart_from_text(server: MockLLMServer, kind: str) -> None:
     server.enqueue(Script(steps=[Thinking("Let me think"), Thinking(" hard."), Text("Answer.")]))
-    result = make_provider("anthropic", server, asynchronous=False).chat_stream_response(MESSAGES)
+    result = make_provider(kind, server, asynchronous=False).chat_stream_response(MESSAGES)
     assert result.thinking == "Let me think hard."
     assert result.text == "Answer."
+
+
+@pytest.mark.parametrize("kind", THINKING_PROVIDERS)
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_partial_keeps_the_thinking_before_the_abort(server: MockLLMServer, kind: str, asynchronous: bool) -> None:
+    server.enqueue(Script(steps=[Thinking("Weighing "), Thinking("options"), Stall()]))
+    controller = AbortController()
+    provider = make_provider(kind, server, asynchronous=asynchronous)
+    timer = threading.Timer(0.3, controller.abort, args=("esc",))
+    timer.start()
+    with pytest.raises(AbortError) as info:
+        if asynchronous:
+            asyncio.run(provider.achat_stream_response(MESSAGES, abort_signal=controller.signal))
+        else:
+            provider.chat_stream_response(MESSAGES, abort_signal=controller.signal)
+    partial = info.value.partial
+    assert isinstance(partial, ChatResult)
+    assert (partial.thinking, partial.text) == ("Weighing options", "")
 
 
 def anthropic(server: MockLLMServer, **options: object) -> AnthropicProvider:
