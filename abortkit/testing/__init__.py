@@ -1,9 +1,11 @@
 """abortkit.testing: prove abort handling against real sockets and real SDKs.
 
 * ``MockLLMServer``: a real HTTP/1.1 server on 127.0.0.1 (optionally TLS with a
-  trustme CA) that speaks the OpenAI chat-completions and Anthropic messages dialects
-  byte-exactly, answers from ``Script`` objects (gaps, keepalive pings, stalls, resets,
-  malformed SSE, HTTP errors) and records every request, including when the client
+  trustme CA) that speaks, byte-exactly enough for the real SDKs, OpenAI chat completions
+  and Responses, Anthropic messages (and Minimax), Gemini ``streamGenerateContent`` (SSE),
+  Ollama ``/api/chat`` (NDJSON) and Bedrock ``converse-stream`` (AWS event stream); it
+  answers from ``Script`` objects (gaps, keepalive pings, stalls, resets, malformed bytes,
+  in-stream and HTTP errors) and records every request, including when the client
   disconnected.
 * ``BufferingProxy``: a loopback proxy that holds upstream bytes, as LiteLLM or a
   corporate proxy can (headers only once the model starts answering), and passes a

@@ -40,7 +40,8 @@ class RecordedRequest:
     connection_id: int
     """Which accepted connection carried it: equal ids mean keep-alive reuse."""
     dialect: str | None = None
-    """``"openai"``, ``"anthropic"`` or None for a path the service does not serve."""
+    """``"openai"``, ``"openai-responses"``, ``"anthropic"``, ``"minimax"``, ``"gemini"``, ``"ollama"``,
+    ``"bedrock"``, or None for a path the service does not serve."""
     stream: bool = False
     script: ScriptLike | None = None
     """The script (or HTTP error) used to answer it."""

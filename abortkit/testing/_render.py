@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from ._dialect import Block, Dialect, Exchange, TextBlock, ThinkingBlock, ToolBlock
 from ._script import (
     Gap,
     HTTPError,
@@ -29,7 +30,6 @@ from ._script import (
     ToolCall,
     Truncate,
 )
-from ._sse import SSE_CONTENT_TYPE, Block, Dialect, Exchange, TextBlock, ThinkingBlock, ToolBlock
 
 __all__ = ["Abort", "End", "Head", "Hold", "Op", "Pause", "Write", "render"]
 
@@ -78,18 +78,30 @@ class End:
 Op: TypeAlias = Head | Write | Pause | Hold | Abort | End
 
 
-def render(script: ScriptLike, dialect: Dialect, request_json: Any, *, seq: int) -> Iterator[Op]:
+def render(
+    script: ScriptLike,
+    dialect: Dialect,
+    request_json: Any,
+    *,
+    seq: int,
+    stream: bool | None = None,
+    model: str | None = None,
+) -> Iterator[Op]:
     """The operations that answer one request to ``dialect`` with ``script``.
 
     ``seq`` numbers responses so that ids (``chatcmpl-mock000003``, ``toolu_mock000003_0``) are
-    unique and predictable.
+    unique and predictable. ``stream``: whether to stream (None: the body's ``"stream": true``
+    decides); ``model``: the model the path named (Gemini, Bedrock), echoed unless the script
+    names one.
     """
     if isinstance(script, HTTPError):
         return _render_error(script, dialect, seq)
     body = request_json if isinstance(request_json, dict) else {}
-    if body.get("stream") is True:
-        return _render_stream(script, dialect, body, seq)
-    return _render_complete(script, dialect, body, seq)
+    if stream is None:
+        stream = body.get("stream") is True
+    if stream:
+        return _render_stream(script, dialect, body, seq, model)
+    return _render_complete(script, dialect, body, seq, model)
 
 
 def _common_headers(seq: int, extra: Any) -> list[tuple[str, str]]:
@@ -98,7 +110,9 @@ def _common_headers(seq: int, extra: Any) -> list[tuple[str, str]]:
     return headers
 
 
-def _exchange(script: Script, dialect: Dialect, body: dict[str, Any], seq: int, output: int | None) -> Exchange:
+def _exchange(
+    script: Script, dialect: Dialect, body: dict[str, Any], seq: int, output: int | None, model: str | None
+) -> Exchange:
     return Exchange.for_request(
         body,
         seq=seq,
@@ -106,6 +120,7 @@ def _exchange(script: Script, dialect: Dialect, body: dict[str, Any], seq: int, 
         model=script.model,
         input_tokens=script.input_tokens,
         output_tokens=output,
+        path_model=model,
     )
 
 
@@ -119,8 +134,10 @@ def _stop_reason(script: Script, saw_tool: bool) -> StopReason:
     return "tool_use" if saw_tool else "end_turn"
 
 
-def _render_stream(script: Script, dialect: Dialect, body: dict[str, Any], seq: int) -> Iterator[Op]:
-    enc = dialect.encoder(_exchange(script, dialect, body, seq, script.output_tokens))
+def _render_stream(
+    script: Script, dialect: Dialect, body: dict[str, Any], seq: int, model: str | None
+) -> Iterator[Op]:
+    enc = dialect.encoder(_exchange(script, dialect, body, seq, script.output_tokens, model))
     if script.head_delay > 0:
         yield Pause(script.head_delay)
     if script.steps and isinstance(script.steps[0], (Stall, Reset)):
@@ -128,7 +145,7 @@ def _render_stream(script: Script, dialect: Dialect, body: dict[str, Any], seq: 
         yield Hold() if isinstance(script.steps[0], Stall) else Abort()
         return
     headers = [
-        ("content-type", SSE_CONTENT_TYPE),
+        ("content-type", dialect.stream_content_type),
         ("cache-control", "no-cache"),
         ("transfer-encoding", "chunked"),
         *_common_headers(seq, script.headers),
@@ -155,12 +172,13 @@ def _render_stream(script: Script, dialect: Dialect, body: dict[str, Any], seq: 
             yield Write(opening() + enc.tool_call(step, _tool_id(step, dialect, seq, tools)))
             tools += 1
         elif isinstance(step, Gap):
-            if step.keepalive_every is not None:
+            keepalive = enc.keepalive() if step.keepalive_every is not None else None
+            if keepalive is not None:
                 prefix = opening()
                 if prefix:
                     yield Write(prefix)
-                yield Pause(step.seconds, enc.keepalive(), step.keepalive_every)
-            else:
+                yield Pause(step.seconds, keepalive, step.keepalive_every)
+            else:  # no keepalive asked for, or none in this protocol: a silent gap
                 yield Pause(step.seconds)
         elif isinstance(step, Stall):
             yield Hold()
@@ -181,7 +199,9 @@ def _render_stream(script: Script, dialect: Dialect, body: dict[str, Any], seq: 
     yield End()
 
 
-def _render_complete(script: Script, dialect: Dialect, body: dict[str, Any], seq: int) -> Iterator[Op]:
+def _render_complete(
+    script: Script, dialect: Dialect, body: dict[str, Any], seq: int, model: str | None
+) -> Iterator[Op]:
     if script.head_delay > 0:
         yield Pause(script.head_delay)
     blocks: list[Block] = []
@@ -221,7 +241,7 @@ def _render_complete(script: Script, dialect: Dialect, body: dict[str, Any], seq
         elif isinstance(step, Truncate):
             # The body is cut off half-way through the JSON a complete answer would have had.
             complete = dialect.complete_body(
-                _exchange(script, dialect, body, seq, max(1, deltas)), blocks, _stop_reason(script, tools > 0)
+                _exchange(script, dialect, body, seq, max(1, deltas), model), blocks, _stop_reason(script, tools > 0)
             )
             raw = complete[: len(complete) // 2]
             break
@@ -229,10 +249,12 @@ def _render_complete(script: Script, dialect: Dialect, body: dict[str, Any], seq
             error = step
             break
     output = script.output_tokens if script.output_tokens is not None else max(1, deltas)
-    exchange = _exchange(script, dialect, body, seq, output)
+    exchange = _exchange(script, dialect, body, seq, output, model)
+    extra: list[tuple[str, str]] = []
     if error is not None:
         status = 500
         payload = dialect.error_body(500, error.message, error.type)
+        extra = dialect.error_headers(500, error.type)
     elif raw is not None:
         payload = raw
     else:
@@ -240,6 +262,7 @@ def _render_complete(script: Script, dialect: Dialect, body: dict[str, Any], seq
     headers = [
         ("content-type", "application/json"),
         ("content-length", str(len(payload))),
+        *extra,
         *_common_headers(seq, script.headers),
     ]
     yield Head(status, tuple(headers))
@@ -261,6 +284,7 @@ def _render_error(error: HTTPError, dialect: Dialect, seq: int) -> Iterator[Op]:
         headers.append(("retry-after", format(error.retry_after, "g")))
     if error.should_retry is not None:
         headers.append(("x-should-retry", "true" if error.should_retry else "false"))
+    headers.extend(dialect.error_headers(error.status))
     headers.extend(_common_headers(seq, error.headers))
     yield Head(error.status, tuple(headers))
     yield Write(payload)

@@ -96,7 +96,9 @@ class Thinking:
 
     Anthropic: ``thinking_delta`` events, and a ``signature_delta`` (the last step's
     ``signature``) when the block closes. OpenAI dialect: ``delta.reasoning_content``, as
-    OpenAI-compatible reasoning servers send it (the signature is not sent).
+    OpenAI-compatible reasoning servers send it (the signature is not sent). Responses: a
+    ``reasoning`` item's summary text; Gemini: parts with ``"thought": true``; Ollama:
+    ``message.thinking``; Bedrock: ``reasoningContent`` deltas, then the signature.
     """
 
     text: str
@@ -134,9 +136,10 @@ class ToolCall:
 class Gap:
     """Send nothing for ``seconds`` (measured from the end of the previous write).
 
-    With ``keepalive_every``, the dialect's keepalive (OpenAI: an SSE comment ``: keepalive``;
-    Anthropic: ``event: ping``) is written at that interval during the gap, on a fixed schedule
-    from the gap's start, so the gap's total length is unchanged. The client leaving during the
+    With ``keepalive_every``, the dialect's keepalive (OpenAI chat and Responses: an SSE comment
+    ``: keepalive``; Anthropic: ``event: ping``) is written at that interval during the gap, on a
+    fixed schedule from the gap's start, so the gap's total length is unchanged. Gemini, Ollama
+    and Bedrock have no keepalive in their protocols: there the gap stays silent. The client leaving during the
     gap is noticed and recorded within milliseconds.
     """
 
@@ -185,7 +188,9 @@ class StreamError:
     """An error reported inside a 200 stream, after which the body ends.
 
     Anthropic: ``event: error`` with ``{"type": "error", "error": {...}}``; OpenAI:
-    ``data: {"error": {...}}``. Non-streaming, it becomes an HTTP 500 with that error body.
+    ``data: {"error": {...}}``; Responses: an ``error`` event; Gemini: ``data: {"error": {...}}``;
+    Ollama: a line ``{"error": "..."}``; Bedrock: an event-stream exception message.
+    Non-streaming, it becomes an HTTP 500 with that dialect's error body.
     """
 
     type: str = "overloaded_error"

@@ -21,25 +21,22 @@ from ._http import MAX_HEAD_SIZE, header_dict, read_request, send_event
 from ._net import Channel, PeerGone
 from ._records import RecordedRequest
 from ._render import End, Head, Hold, Pause, Write, render
+from ._routes import OPENAI_CHAT, find_route
 from ._script import HTTPError, Script, ScriptLike
 from ._service import LoopbackService
-from ._sse import AnthropicMessages, Dialect, OpenAIChat
 
 __all__ = ["MockLLMServer"]
 
-_OPENAI = OpenAIChat()
-_ANTHROPIC = AnthropicMessages()
-
-ROUTES: dict[str, tuple[str, Dialect]] = {
-    "/v1/chat/completions": ("openai", _OPENAI),
-    "/v1/messages": ("anthropic", _ANTHROPIC),
-    "/minimax/v1/messages": ("minimax", _ANTHROPIC),
-}
-"""Path → (record name, dialect). Other paths get a 404 and consume no script."""
-
 
 class MockLLMServer(LoopbackService):
-    """A scripted OpenAI / Anthropic / Minimax endpoint on ``127.0.0.1`` with an ephemeral port.
+    """A scripted LLM endpoint on ``127.0.0.1`` with an ephemeral port, in every dialect at once.
+
+    Dialects (chosen by path, see ``_routes.py``; other paths get a 404 and consume no script):
+    OpenAI chat completions and Responses (:attr:`openai_base_url`), Anthropic
+    (:attr:`anthropic_base_url`) and Minimax (:attr:`minimax_base_url`), Gemini
+    ``generateContent``/``streamGenerateContent`` (:attr:`gemini_base_url`), Ollama ``/api/chat``
+    (:attr:`ollama_base_url`) and Bedrock ``converse``/``converse-stream``
+    (:attr:`bedrock_base_url`).
 
     Usage::
 
@@ -52,7 +49,8 @@ class MockLLMServer(LoopbackService):
 
     Each request to a model endpoint takes the next queued script (:meth:`enqueue`), or
     :attr:`default_script` when the queue is empty, and is answered in the request's dialect,
-    streamed if the body says ``"stream": true``. With ``tls=True`` the server speaks HTTPS with
+    streamed if the body says ``"stream": true`` (or the path says so: Gemini, Bedrock; Ollama
+    streams unless the body says ``"stream": false``). With ``tls=True`` the server speaks HTTPS with
     a certificate from a throwaway CA (see :meth:`ssl_context`, :attr:`ca_cert_pem_path`).
     """
 
@@ -130,10 +128,10 @@ class MockLLMServer(LoopbackService):
 
     def _respond(self, channel: Channel, conn: h11.Connection, record: RecordedRequest) -> bool:
         """Answer one request; False when the connection must not be used again."""
-        route = ROUTES.get(record.path)
+        route = find_route(record.path)
         if route is None or record.method != "POST":
             status = 404 if route is None else 405
-            body = _OPENAI.error_body(status, f"no mock endpoint for {record.method} {record.path}")
+            body = OPENAI_CHAT.error_body(status, f"no mock endpoint for {record.method} {record.path}")
             headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
             events: tuple[h11.Event, ...] = (
                 h11.Response(status_code=status, headers=headers),
@@ -145,10 +143,9 @@ class MockLLMServer(LoopbackService):
             self._log.update(record, responded_headers_at=now, finished_at=now, completed=True)
             channel.send_all(data)
             return True
-        name, dialect = route
         script = self._take_script()
-        body_json = record.json if isinstance(record.json, dict) else {}
-        self._log.update(record, dialect=name, stream=body_json.get("stream") is True, script=script)
+        stream = route.streams(record.json)
+        self._log.update(record, dialect=route.name, stream=stream, script=script)
         # Bytes are written when the next operation needs them out, not one by one: the head
         # leaves with the first chunk and the last chunk with the end of the chunked body, so an
         # SDK that stops reading at `[DONE]` still got a complete message (the connection stays
@@ -181,7 +178,7 @@ class MockLLMServer(LoopbackService):
                 anchor = time.monotonic()
 
         previous_was_write = False
-        for op in render(script, dialect, record.json, seq=next(self._seq)):
+        for op in render(script, route.dialect, record.json, seq=next(self._seq), stream=stream, model=route.model):
             if isinstance(op, Head):
                 flush()
                 pending += conn.send(h11.Response(status_code=op.status, headers=list(op.headers))) or b""

@@ -185,6 +185,23 @@ class LoopbackService(ABC):
         """Minimax's Anthropic-compatible endpoint: ``POST {this}/v1/messages``."""
         return self.base_url + "/minimax"
 
+    @property
+    def gemini_base_url(self) -> str:
+        """What to pass as google-genai's ``HttpOptions(base_url=...)`` (the SDK appends
+        ``/v1beta/models/{model}:streamGenerateContent``)."""
+        return self.base_url
+
+    @property
+    def ollama_base_url(self) -> str:
+        """What to pass as ``ollama.Client(host=...)`` (the client appends ``/api/chat``)."""
+        return self.base_url
+
+    @property
+    def bedrock_base_url(self) -> str:
+        """What to pass as boto3's ``endpoint_url`` for ``bedrock-runtime`` (the client appends
+        ``/model/{modelId}/converse-stream``)."""
+        return self.base_url
+
     def _material(self) -> TLSMaterial:
         if self._tls is None:
             raise RuntimeError("TLS material exists only for a started service created with tls=True")

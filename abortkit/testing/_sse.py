@@ -1,4 +1,4 @@
-"""Wire formats: SSE framing and the two provider dialects the mock server speaks.
+"""SSE framing, and the two SSE dialects the mock server started with (OpenAI chat, Anthropic).
 
 Why byte-level care matters here: the point of the mock is that the *real* ``openai`` and
 ``anthropic`` SDKs parse its output through their own SSE decoders and event accumulators, so
@@ -20,17 +20,29 @@ characters split across reads are exercised too.
 
 from __future__ import annotations
 
-import json
-import time
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ._dialect import (
+    SSE_CONTENT_TYPE,
+    Block,
+    Dialect,
+    Exchange,
+    StreamEncoder,
+    TextBlock,
+    ThinkingBlock,
+    ToolBlock,
+    count_output,
+    dumps,
+    fragments,
+    tool_input,
+)
 from ._script import StopReason, StreamError, ToolCall
 
 __all__ = [
+    "SSE_CONTENT_TYPE",
     "AnthropicMessages",
+    "Block",
     "Dialect",
     "Exchange",
     "OpenAIChat",
@@ -42,16 +54,10 @@ __all__ = [
     "sse_event",
 ]
 
-SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
-
-
-def _dumps(obj: object) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-
 
 def sse_event(data: object, event: str | None = None) -> bytes:
     """One SSE event: optional ``event:`` line, one ``data:`` line of JSON, blank line."""
-    payload = data if isinstance(data, str) else _dumps(data)
+    payload = data if isinstance(data, str) else dumps(data)
     head = f"event: {event}\n" if event is not None else ""
     return f"{head}data: {payload}\n\n".encode()
 
@@ -59,132 +65,6 @@ def sse_event(data: object, event: str | None = None) -> bytes:
 def sse_comment(text: str) -> bytes:
     """An SSE comment line (``: text``): bytes on the wire that every SSE decoder ignores."""
     return f": {text}\n\n".encode()
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """Per-response facts the dialects need: ids, model, and what the request asked for."""
-
-    response_id: str
-    model: str
-    created: int
-    include_usage: bool
-    input_tokens: int
-    output_tokens: int | None
-
-    @classmethod
-    def for_request(
-        cls,
-        request_json: Any,
-        *,
-        seq: int,
-        prefix: str,
-        model: str | None,
-        input_tokens: int,
-        output_tokens: int | None,
-    ) -> Exchange:
-        body: Mapping[str, Any] = request_json if isinstance(request_json, Mapping) else {}
-        options = body.get("stream_options")
-        include_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
-        requested = body.get("model")
-        return cls(
-            response_id=f"{prefix}mock{seq:06d}",
-            model=model or (requested if isinstance(requested, str) else "mock-model"),
-            created=int(time.time()),
-            include_usage=include_usage,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-        )
-
-
-@dataclass(frozen=True)
-class TextBlock:
-    text: str
-
-
-@dataclass(frozen=True)
-class ThinkingBlock:
-    thinking: str
-    signature: str
-
-
-@dataclass(frozen=True)
-class ToolBlock:
-    id: str
-    name: str
-    arguments_json: str
-
-
-Block = TextBlock | ThinkingBlock | ToolBlock
-
-
-class StreamEncoder(ABC):
-    """Turns the steps of one streamed response into SSE bytes, one write per step.
-
-    Stateful: it tracks open content blocks and counts deltas for the usage report.
-    """
-
-    def __init__(self, exchange: Exchange) -> None:
-        self.exchange = exchange
-        self.deltas = 0
-
-    def output_tokens(self) -> int:
-        given = self.exchange.output_tokens
-        return given if given is not None else max(1, self.deltas)
-
-    @abstractmethod
-    def open(self) -> bytes:
-        """The opening event(s)."""
-
-    @abstractmethod
-    def text(self, text: str) -> bytes: ...
-
-    @abstractmethod
-    def thinking(self, text: str, signature: str) -> bytes: ...
-
-    @abstractmethod
-    def tool_call(self, call: ToolCall, tool_id: str) -> bytes:
-        """Header plus every argument fragment of one tool call."""
-
-    @abstractmethod
-    def keepalive(self) -> bytes: ...
-
-    @abstractmethod
-    def error(self, error: StreamError) -> bytes:
-        """An in-stream error event; the body ends after it."""
-
-    @abstractmethod
-    def close(self, stop_reason: StopReason) -> bytes:
-        """Everything after the last step: stop reason, usage, terminator."""
-
-
-class Dialect(ABC):
-    """A provider's request/response format: which bytes a script becomes."""
-
-    name: str
-    id_prefix: str
-    tool_id_prefix: str
-
-    @abstractmethod
-    def encoder(self, exchange: Exchange) -> StreamEncoder: ...
-
-    @abstractmethod
-    def complete_body(self, exchange: Exchange, blocks: list[Block], stop_reason: StopReason) -> bytes:
-        """The non-streaming response body."""
-
-    @abstractmethod
-    def error_body(self, status: int, message: str, error_type: str | None = None) -> bytes:
-        """The JSON body this provider sends with an HTTP error status."""
-
-
-def _fragments(text: str, size: int) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
-
-
-def _count_output(exchange: Exchange, blocks: list[Block]) -> int:
-    if exchange.output_tokens is not None:
-        return exchange.output_tokens
-    return max(1, len(blocks))
 
 
 # -- OpenAI chat completions ---------------------------------------------------------------
@@ -260,7 +140,7 @@ class _OpenAIEncoder(StreamEncoder):
             "function": {"name": call.name, "arguments": ""},
         }
         out = [self._chunk({"tool_calls": [head]})]
-        for piece in _fragments(call.arguments_json, call.chunk_size):
+        for piece in fragments(call.arguments_json, call.chunk_size):
             self.deltas += 1
             out.append(self._chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
         return b"".join(out)
@@ -323,7 +203,7 @@ class OpenAIChat(Dialect):
                 {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments_json}}
                 for t in tools
             ]
-        completion = _count_output(exchange, blocks)
+        completion = count_output(exchange, blocks)
         body = {
             "id": exchange.response_id,
             "object": "chat.completion",
@@ -339,11 +219,11 @@ class OpenAIChat(Dialect):
                 "total_tokens": exchange.input_tokens + completion,
             },
         }
-        return _dumps(body).encode()
+        return dumps(body).encode()
 
     def error_body(self, status: int, message: str, error_type: str | None = None) -> bytes:
         kind = error_type or _OPENAI_ERROR_TYPES.get(status, "server_error")
-        return _dumps({"error": {"message": message, "type": kind, "param": None, "code": None}}).encode()
+        return dumps({"error": {"message": message, "type": kind, "param": None, "code": None}}).encode()
 
 
 # -- Anthropic messages --------------------------------------------------------------------
@@ -422,7 +302,7 @@ class _AnthropicEncoder(StreamEncoder):
 
     def tool_call(self, call: ToolCall, tool_id: str) -> bytes:
         out = self._start_block("tool_use", {"type": "tool_use", "id": tool_id, "name": call.name, "input": {}})
-        for piece in _fragments(call.arguments_json, call.chunk_size):
+        for piece in fragments(call.arguments_json, call.chunk_size):
             self.deltas += 1
             out.append(
                 self._event(
@@ -473,11 +353,7 @@ class AnthropicMessages(Dialect):
             elif isinstance(b, ThinkingBlock):
                 content.append({"type": "thinking", "thinking": b.thinking, "signature": b.signature})
             else:
-                try:
-                    tool_input = json.loads(b.arguments_json) if b.arguments_json else {}
-                except ValueError:
-                    tool_input = {}
-                content.append({"type": "tool_use", "id": b.id, "name": b.name, "input": tool_input})
+                content.append({"type": "tool_use", "id": b.id, "name": b.name, "input": tool_input(b.arguments_json)})
         body = {
             "id": exchange.response_id,
             "type": "message",
@@ -486,10 +362,10 @@ class AnthropicMessages(Dialect):
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": {"input_tokens": exchange.input_tokens, "output_tokens": _count_output(exchange, blocks)},
+            "usage": {"input_tokens": exchange.input_tokens, "output_tokens": count_output(exchange, blocks)},
         }
-        return _dumps(body).encode()
+        return dumps(body).encode()
 
     def error_body(self, status: int, message: str, error_type: str | None = None) -> bytes:
         kind = error_type or _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
-        return _dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
+        return dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
