@@ -74,6 +74,11 @@ class Accumulator:
     def tool_call(self, call: ToolCall) -> None:
         self._complete_calls.append(call)
 
+    @property
+    def tool_call_count(self) -> int:
+        """Complete tool calls so far (for SDKs whose calls carry no id: Ollama, some Gemini)."""
+        return len(self._complete_calls)
+
     def result(self) -> ChatResult:
         """The complete answer: open tool calls are complete once the stream ended.
 

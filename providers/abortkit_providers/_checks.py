@@ -9,7 +9,7 @@ from typing import Any
 
 from ._types import Message, Tool, ToolCall
 
-__all__ = ["ChatRequest", "check_clients", "check_request", "check_text"]
+__all__ = ["ChatRequest", "check_http_client", "check_request", "check_sdk_client", "check_slot", "check_text"]
 
 _ROLES = ("system", "user", "assistant", "tool")
 _TOOL_KEYS = ("name", "description", "parameters")
@@ -73,15 +73,19 @@ def _closes_asynchronously(client: Any) -> bool:
     return inspect.iscoroutinefunction(getattr(client, "close", None))
 
 
-def check_clients(client: Any, async_client: Any, http_client: Any) -> None:
-    """SDK clients in the right slots, an HTTP client that can send: checked before any is touched."""
-    for name, given, asynchronous in (("client", client, False), ("async_client", async_client, True)):
-        if given is None:
-            continue
-        if not callable(getattr(given, "close", None)) or getattr(given, "_client", None) is None:
-            raise TypeError(f"{name} must be an SDK client (openai or anthropic), not {type(given).__name__}")
-        if _closes_asynchronously(given) != asynchronous:
-            kind, slot = ("an async", "async_client") if not asynchronous else ("a sync", "client")
-            raise TypeError(f"{name} is {kind} SDK client; pass it as {slot}=")
-    if http_client is not None and not callable(getattr(http_client, "send", None)):
+def check_sdk_client(name: str, given: Any, asynchronous: bool) -> None:
+    """An openai/anthropic SDK client (they keep their httpx client as ``_client``), in its slot."""
+    if not callable(getattr(given, "close", None)) or getattr(given, "_client", None) is None:
+        raise TypeError(f"{name} must be an SDK client (openai or anthropic), not {type(given).__name__}")
+    check_slot(name, _closes_asynchronously(given), asynchronous)
+
+
+def check_slot(name: str, closes_asynchronously: bool, asynchronous: bool) -> None:
+    if closes_asynchronously != asynchronous:
+        kind, slot = ("an async", "async_client") if not asynchronous else ("a sync", "client")
+        raise TypeError(f"{name} is {kind} SDK client; pass it as {slot}=")
+
+
+def check_http_client(http_client: Any) -> None:
+    if not callable(getattr(http_client, "send", None)):
         raise TypeError(f"http_client must be an httpx/httpx2 Client or AsyncClient, not {type(http_client).__name__}")

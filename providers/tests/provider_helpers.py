@@ -6,35 +6,95 @@ import threading
 import time
 from typing import Any
 
+import boto3
 import httpx2
-from abortkit_providers import AnthropicProvider, MinimaxProvider, OpenAICompatibleProvider, Provider
+import ollama
+from abortkit_providers import (
+    AnthropicProvider,
+    BedrockProvider,
+    GeminiProvider,
+    MinimaxProvider,
+    OllamaProvider,
+    OpenAICompatibleProvider,
+    OpenAIResponsesProvider,
+    Provider,
+)
+from botocore.config import Config
 
 from abortkit import AbortController
 from abortkit.testing import BufferingProxy, MockLLMServer
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 HANG_BOUND = 0.1  # 20x the 5 ms p99 target: catches a hang; the benchmarks prove the target
-PROVIDERS = ["openai-compatible", "anthropic", "minimax"]
+PROVIDERS = ["openai-compatible", "openai-responses", "anthropic", "minimax", "gemini", "ollama", "bedrock"]
+ASYNC_PROVIDERS = [kind for kind in PROVIDERS if kind != "bedrock"]  # boto3 has no async client
+
+CLASSES: dict[str, Any] = {
+    "openai-compatible": OpenAICompatibleProvider,
+    "openai-responses": OpenAIResponsesProvider,
+    "anthropic": AnthropicProvider,
+    "minimax": MinimaxProvider,
+    "gemini": GeminiProvider,
+    "ollama": OllamaProvider,
+    "bedrock": BedrockProvider,
+}
+STOP_REASONS = {  # what each provider reports for a normal end of turn
+    "openai-compatible": "stop",
+    "openai-responses": "completed",
+    "anthropic": "end_turn",
+    "minimax": "end_turn",
+    "gemini": "STOP",
+    "ollama": "stop",
+    "bedrock": "end_turn",
+}
 
 
 def base_url(kind: str, url_of: Any) -> str:
     return {
         "openai-compatible": url_of.openai_base_url,
+        "openai-responses": url_of.openai_base_url,
         "anthropic": url_of.anthropic_base_url,
         "minimax": url_of.minimax_base_url,
+        "gemini": url_of.gemini_base_url,
+        "ollama": url_of.ollama_base_url,
+        "bedrock": url_of.bedrock_base_url,
     }[kind]
 
 
 def make_provider(
     kind: str, server: MockLLMServer, *, asynchronous: bool, via: Any = None, **options: Any
 ) -> Provider:
-    """A provider of ``kind`` talking to ``server`` (or to ``via``, a proxy in front of it)."""
+    """A provider of ``kind`` talking to ``server`` (or to ``via``, a proxy in front of it),
+    trusting the server's CA: through its own httpx2 client where the SDK takes one, else
+    through an SDK client built to trust it (ollama, boto3)."""
     endpoint = via if via is not None else server
+    url = base_url(kind, endpoint)
     verify: Any = server.ssl_context() if server.tls else True
+    common: dict[str, Any] = {"base_url": url, "api_key": "sk-test", "model": "m", **options}
+    if kind == "ollama":
+        sdk = (ollama.AsyncClient if asynchronous else ollama.Client)(host=url, verify=verify)
+        return OllamaProvider(**common, **({"async_client": sdk} if asynchronous else {"client": sdk}))
+    if kind == "bedrock":
+        common["api_key"] = "AKIDMOCK:mock-secret"
+        common.setdefault("client", bedrock_client(server, url, common.get("max_retries", 2)))
+        return BedrockProvider(**common)
     http = httpx2.AsyncClient(verify=verify) if asynchronous else httpx2.Client(verify=verify)
-    cls: Any = {"openai-compatible": OpenAICompatibleProvider, "anthropic": AnthropicProvider,
-                "minimax": MinimaxProvider}[kind]
-    return cls(base_url=base_url(kind, endpoint), api_key="sk-test", model="m", http_client=http, **options)
+    return CLASSES[kind](**common, http_client=http)  # type: ignore[no-any-return]
+
+
+def bedrock_client(server: MockLLMServer, url: str, max_retries: int = 2, connect_timeout: float = 60.0) -> Any:
+    """A boto3 bedrock-runtime client on ``url`` with fake credentials, trusting the server's CA."""
+    return boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="AKIDMOCK",
+        aws_secret_access_key="mock-secret",
+        verify=server.ca_cert_pem_path if server.tls else True,
+        config=Config(
+            retries={"total_max_attempts": max_retries + 1, "mode": "standard"}, connect_timeout=connect_timeout
+        ),
+    )
 
 
 def proxy_for(server: MockLLMServer, mode: str = "hold_headers") -> BufferingProxy:
@@ -49,6 +109,9 @@ class Tripper:
         self.controller, self.delay, self.after_request = controller, delay, after_request
         self.armed = threading.Event()
         self.tripped_at: float | None = None
+        self.aborted_at: float | None = None
+        """When ``abort()`` had returned: a chunk handed over later came after the abort. (A
+        chunk between ``tripped_at`` and this may have passed its check before the flag was set.)"""
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -59,6 +122,7 @@ class Tripper:
             time.sleep(self.delay)
             self.tripped_at = time.perf_counter()
             self.controller.abort("esc")
+            self.aborted_at = time.perf_counter()
 
     def unwind_seconds(self) -> float:
         assert self.tripped_at is not None, "the abort never tripped"

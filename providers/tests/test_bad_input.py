@@ -14,17 +14,24 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2
+import ollama
 import openai
 import pytest
 from abortkit_providers import (
     AnthropicProvider,
+    BedrockProvider,
     ChatResult,
+    GeminiProvider,
     MinimaxProvider,
+    OllamaProvider,
     OpenAICompatibleProvider,
+    OpenAIResponsesProvider,
     Provider,
     ToolCall,
     Usage,
 )
+from google import genai
 
 from abortkit.testing import MockLLMServer
 from tests._helpers.bad_input import Env, Row, Table, _client_not_instrumented, check_row
@@ -38,8 +45,10 @@ class ProviderEnv(Env):
     """``Env`` with a provider on the row's live server."""
 
     def provider(self, cls: type[Provider] = OpenAICompatibleProvider, **options: Any) -> Any:
-        base_url = self.server.openai_base_url if cls is OpenAICompatibleProvider else self.server.anthropic_base_url
-        merged: dict[str, Any] = {"base_url": base_url, "api_key": "sk-test", "model": "m", "max_retries": 0}
+        openai_like = cls in (OpenAICompatibleProvider, OpenAIResponsesProvider)
+        base_url = self.server.openai_base_url if openai_like else self.server.anthropic_base_url
+        api_key = "AKIDMOCK:mock-secret" if cls is BedrockProvider else "sk-test"
+        merged: dict[str, Any] = {"base_url": base_url, "api_key": api_key, "model": "m", "max_retries": 0}
         merged.update(options)
         return cls(**merged)
 
@@ -63,12 +72,28 @@ def _achat(env: ProviderEnv, **kwargs: Any) -> object:
     return asyncio.run(env.provider().achat_stream_response(**kwargs))
 
 
+ALL_PROVIDERS: tuple[type[Provider], ...] = (
+    OpenAICompatibleProvider,
+    OpenAIResponsesProvider,
+    AnthropicProvider,
+    MinimaxProvider,
+    GeminiProvider,
+    OllamaProvider,
+    BedrockProvider,
+)
+CLIENT_KINDS: dict[type[Provider], str] = {  # how each refuses a client that is not its SDK's
+    GeminiProvider: "a google.genai Client",
+    OllamaProvider: "an ollama Client or AsyncClient",
+    BedrockProvider: "a boto3 bedrock-runtime client",
+}
+
+
 # -- the table -------------------------------------------------------------------------------
 
 ROWS: list[Row] = [
     *[
         row
-        for cls in (OpenAICompatibleProvider, AnthropicProvider, MinimaxProvider)
+        for cls in ALL_PROVIDERS
         for row in (
             Row(
                 f"{cls.__name__}-base-url-int",
@@ -124,7 +149,7 @@ ROWS: list[Row] = [
                 f"{PROVIDERS}:{cls.__name__}",
                 (lambda c: lambda e: e.provider(c, client=5))(cls),
                 TypeError,
-                r"client must be an SDK client \(openai or anthropic\), not int",
+                "client must be " + CLIENT_KINDS.get(cls, r"an SDK client \(openai or anthropic\)") + ", not int",
             ),
             Row(
                 f"{cls.__name__}-unknown-option",
@@ -206,6 +231,64 @@ ROWS: list[Row] = [
         TypeError,
         r"idle_timeout",
         check=_client_not_instrumented,
+    ),
+    Row(
+        "ollama-http-client",
+        f"{PROVIDERS}:OllamaProvider",
+        lambda e: e.provider(OllamaProvider, http_client=httpx2.Client()),
+        TypeError,
+        r"OllamaProvider takes no http_client.*client=ollama.Client",
+    ),
+    Row(
+        "ollama-async-client-in-sync-slot",
+        f"{PROVIDERS}:OllamaProvider",
+        lambda e: e.provider(OllamaProvider, client=ollama.AsyncClient(host=e.server.base_url)),
+        TypeError,
+        r"client is an async SDK client; pass it as async_client=",
+    ),
+    Row(
+        "gemini-client-with-an-uninstrumentable-async-pool",
+        f"{PROVIDERS}:GeminiProvider",
+        lambda e: e.provider(
+            GeminiProvider, async_client=genai.Client(api_key="k", http_options={"base_url": "http://127.0.0.1:9"})
+        ),
+        TypeError,
+        r"async_client: .*HTTP client abortkit cannot reach.*httpx_async_client",
+    ),
+    Row(
+        "bedrock-api-key-without-secret",
+        f"{PROVIDERS}:BedrockProvider",
+        lambda e: e.provider(BedrockProvider, api_key="AKIDONLY"),
+        ValueError,
+        r"api_key must be 'ACCESS_KEY_ID:SECRET_ACCESS_KEY'",
+    ),
+    Row(
+        "bedrock-region-int",
+        f"{PROVIDERS}:BedrockProvider",
+        lambda e: e.provider(BedrockProvider, region=1),
+        TypeError,
+        r"region must be a str, not int",
+    ),
+    Row(
+        "bedrock-http-client",
+        f"{PROVIDERS}:BedrockProvider",
+        lambda e: e.provider(BedrockProvider, http_client=httpx2.Client()),
+        TypeError,
+        r"BedrockProvider takes no http_client",
+    ),
+    Row(
+        "bedrock-async-client",
+        f"{PROVIDERS}:BedrockProvider",
+        lambda e: e.provider(BedrockProvider, async_client=object()),
+        TypeError,
+        r"async_client: BedrockProvider has no async client",
+    ),
+    Row(
+        "bedrock-async-call",
+        f"{PROVIDERS}:BedrockProvider",
+        lambda e: asyncio.run(e.provider(BedrockProvider).achat_stream_response(MESSAGES)),
+        TypeError,
+        r"BedrockProvider has no async client \(its SDK has none\): use chat_stream_response",
     ),
     Row(
         "provider-abstract",
