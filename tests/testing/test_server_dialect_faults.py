@@ -17,9 +17,10 @@ import openai
 import pytest
 import urllib3.exceptions
 from google.genai import errors as genai_errors
-from sdk_clients import READERS, TIMEOUT, openai_client
 
 from abortkit.testing import Gap, HTTPError, Malformed, MockLLMServer, Reset, Script, Stall, StreamError, Text, Truncate
+
+from .sdk_clients import READERS, TIMEOUT, openai_client
 
 
 @pytest.fixture(params=[False, True], ids=["plain", "tls"])

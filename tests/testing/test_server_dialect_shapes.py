@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sdk_clients import (
+
+from abortkit.testing import Gap, MockLLMServer, Script, Text, Thinking, ToolCall
+
+from .sdk_clients import (
     MESSAGES,
     READERS,
     Seen,
@@ -22,8 +25,6 @@ from sdk_clients import (
     aread_ollama,
     openai_client,
 )
-
-from abortkit.testing import Gap, MockLLMServer, Script, Text, Thinking, ToolCall
 
 
 @pytest.fixture(params=[False, True], ids=["plain", "tls"])
