@@ -24,7 +24,7 @@ from abortkit.testing import MockLLMServer
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 BEDROCK_MESSAGES: Any = [{"role": "user", "content": [{"text": "hi"}]}]
-TIMEOUT = 2.0
+TIMEOUT = 1.0
 """Read timeout for the stall cases: the SDK must give up on a silent stream."""
 
 
