@@ -3,6 +3,7 @@ in each API's own shape, as the mock server received it from the real SDK."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import botocore.exceptions
@@ -49,7 +50,7 @@ def test_openai_responses_request(server: MockLLMServer) -> None:
 def test_gemini_request(server: MockLLMServer) -> None:
     request = sent("gemini", server)
     body = request.json
-    assert request.path == "/v1/models/m:streamGenerateContent"
+    assert re.fullmatch(r"/v1(beta)?/models/m:streamGenerateContent", request.path)  # genai 3.x: v1, 2.x: v1beta
     assert body["systemInstruction"]["parts"] == [{"text": "Be brief."}]
     assert body["generationConfig"]["maxOutputTokens"] == 77
     assert [c["role"] for c in body["contents"]] == ["user", "model", "user", "user"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -141,7 +142,8 @@ def test_paths_name_the_model_and_the_stream(server: MockLLMServer) -> None:
     READERS["gemini"](server)
     READERS["bedrock"](server, stream=False)
     gemini, bedrock = server.requests
-    assert gemini.path == "/v1/models/gemini-test:streamGenerateContent" and gemini.stream
+    # google-genai 3.x calls the v1 API, 2.x v1beta: the mock serves both.
+    assert re.fullmatch(r"/v1(beta)?/models/gemini-test:streamGenerateContent", gemini.path) and gemini.stream
     assert bedrock.path == "/model/anthropic.claude-test-v1%3A0/converse" and not bedrock.stream
 
 
