@@ -110,8 +110,9 @@ class Tripper:
         self.armed = threading.Event()
         self.tripped_at: float | None = None
         self.aborted_at: float | None = None
-        """When ``abort()`` had returned: a chunk handed over later came after the abort. (A
-        chunk between ``tripped_at`` and this may have passed its check before the flag was set.)"""
+        """When ``abort()`` had returned. A chunk handed over between ``tripped_at`` and this may
+        have passed its check before the flag was set, and so may one chunk after it: the one a
+        thread switch caught between the check and the callback."""
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
