@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, TypeVar, overload
 
+from ._detach import DEFAULT_BUFFER, detached_iter
 from ._errors import AbortError
 from ._scope import check_signal
 from ._signal import AbortSignal
@@ -27,18 +28,43 @@ logger = logging.getLogger("abortkit")
 
 
 @overload
-def abortable_iter(iterable: Iterable[T], signal: AbortSignal | None) -> Iterator[T]: ...
+def abortable_iter(
+    iterable: Iterable[T], signal: AbortSignal | None, *, detach: bool = False, buffer: int = DEFAULT_BUFFER
+) -> Iterator[T]: ...
 @overload
-def abortable_iter(iterable: AsyncIterable[T], signal: AbortSignal | None) -> AsyncIterator[T]: ...
-def abortable_iter(iterable: Any, signal: AbortSignal | None) -> Any:
+def abortable_iter(
+    iterable: AsyncIterable[T], signal: AbortSignal | None, *, detach: bool = False, buffer: int = DEFAULT_BUFFER
+) -> AsyncIterator[T]: ...
+def abortable_iter(
+    iterable: Any, signal: AbortSignal | None, *, detach: bool = False, buffer: int = DEFAULT_BUFFER
+) -> Any:
     """Iterate ``iterable`` (sync or async) until it ends or ``signal`` trips.
 
     Raises ``AbortError`` when the signal trips (including when the source ends or
     fails after the abort), and closes the source (``close``/``aclose``) whenever it
     stops before its end. ``signal`` may be None (plain iteration). An object that is
     both sync and async iterable is iterated synchronously.
+
+    ``detach=True`` (sync iterables): for a producer that nothing can wake (a
+    generator blocked in a call abortkit cannot reach), iterate it on a helper thread,
+    at most ``buffer`` items ahead; on the abort the consumer leaves at once and the
+    helper is abandoned: its late items are dropped and it closes the source when the
+    source lets it (``_detach.py``).
     """
     checked = check_signal(signal, "abortable_iter() signal")
+    if detach is not True and detach is not False:
+        raise TypeError(f"abortable_iter() detach must be a bool, not {type(detach).__name__}")
+    if isinstance(buffer, bool) or not isinstance(buffer, int):
+        raise TypeError(f"abortable_iter() buffer must be an int, not {type(buffer).__name__}")
+    if buffer < 1:
+        raise ValueError(f"abortable_iter() buffer must be at least 1, not {buffer}")
+    if detach:
+        if not hasattr(iterable, "__iter__"):
+            raise TypeError(
+                "abortable_iter(detach=True) takes a sync iterable: an async producer is woken by "
+                f"cancelling its task, not walked away from (got {type(iterable).__name__})"
+            )
+        return iter(iterable) if checked is None else detached_iter(iterable, checked, buffer)
     if hasattr(iterable, "__iter__"):
         return iter(iterable) if checked is None else _sync(iterable, checked)
     if hasattr(iterable, "__aiter__"):

@@ -9,14 +9,19 @@ signal that already holds 1 or 100,000 listeners: it must not grow with the coun
 
 from __future__ import annotations
 
+import queue
+import random
 import statistics
+import threading
 import time
 import timeit
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from abortkit import AbortController, abort_scope, abortable_iter
+from abortkit import AbortController, AbortError, abort_scope, abortable_iter
 from abortkit._network import AbortableNetworkStream
+
+from ._common import summary
 
 ITER_NAME = "iter"
 LISTENERS_NAME = "listeners"
@@ -57,7 +62,80 @@ def run_iter(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             for name, values in times.items()
         },
         "per_read": _read_costs(repeats),
+        "detach": _detach_costs(repeats, log),
     }
+
+
+DETACH_ITEMS = 20_000
+DETACH_TRIALS = 30
+
+
+def _detach_costs(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """``abortable_iter(..., detach=True)``: the hand-off per item, and the unwind from a
+    producer blocked where nothing can wake it, beside the app's old way out: a worker thread
+    feeding a queue that the consumer polls every 100 ms (measured in the same run)."""
+    signal = AbortController().signal
+    data = list(range(DETACH_ITEMS))
+    per_item = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in abortable_iter(data, signal, detach=True):
+            pass
+        per_item.append((time.perf_counter() - started) / DETACH_ITEMS)
+    unwinds: dict[str, list[float]] = {"detach=True": [], "100 ms polling worker": []}
+    for _ in range(DETACH_TRIALS):
+        for name, consume in (("detach=True", _consume_detached), ("100 ms polling worker", _consume_polling)):
+            unwinds[name].append(consume())
+    log(f"  iter: detach, {repeats} x {DETACH_ITEMS:,} items and {DETACH_TRIALS} unwinds")
+    return {
+        "per_item": {"min": min(per_item), "median": statistics.median(per_item)},
+        "unwind": {name: summary(values) for name, values in unwinds.items()},
+        "trials": DETACH_TRIALS,
+    }
+
+
+def _blocked_forever(release: threading.Event) -> Iterator[int]:
+    yield 0
+    release.wait()  # a call nothing can interrupt
+
+
+def _trip_soon(controller: AbortController, stamp: list[float]) -> None:
+    time.sleep(0.02 + random.random() * 0.03)
+    stamp.append(time.perf_counter())
+    controller.abort()
+
+
+def _consume_detached() -> float:
+    release, controller, stamp = threading.Event(), AbortController(), []
+    threading.Thread(target=_trip_soon, args=(controller, stamp)).start()
+    try:
+        for _ in abortable_iter(_blocked_forever(release), controller.signal, detach=True):
+            pass
+    except AbortError:
+        pass
+    unwound = time.perf_counter() - stamp[0]
+    release.set()
+    return unwound
+
+
+def _consume_polling() -> float:
+    release, controller, stamp = threading.Event(), AbortController(), []
+    items: queue.Queue[int] = queue.Queue()
+
+    def worker() -> None:
+        for item in _blocked_forever(release):
+            items.put(item)
+
+    threading.Thread(target=worker, daemon=True).start()
+    threading.Thread(target=_trip_soon, args=(controller, stamp)).start()
+    while not controller.signal.aborted:
+        try:
+            items.get(timeout=0.1)
+        except queue.Empty:
+            pass
+    unwound = time.perf_counter() - stamp[0]
+    release.set()
+    return unwound
 
 
 _READS = 100_000

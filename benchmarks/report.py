@@ -225,6 +225,18 @@ def section_iter(data: dict[str, Any]) -> list[str]:
         base = reads["bare read"]["min"]
         rows = [[name, ns(v["min"]), ns(v["median"]), ns(v["min"] - base)] for name, v in reads.items()]
         out += table(["read", "min / read", "median / read", "over bare (min)"], rows)
+    detach = data.get("detach")
+    if detach:
+        out += [
+            "",
+            "`abortable_iter(..., detach=True)`, for producers nothing can wake: the hand-off costs "
+            f"{ns(detach['per_item']['min'])} per item (min; median {ns(detach['per_item']['median'])}). Unwind from a "
+            f"producer blocked for good, abort 20-50 ms in, {detach['trials']} trials each, beside a worker thread "
+            "feeding a queue polled every 100 ms (the usual way out), same run:",
+            "",
+        ]
+        rows = [[name, ms(v["p50"]), ms(v["p99"]), ms(v["max"])] for name, v in detach["unwind"].items()]
+        out += table(["way out", "p50", "p99", "max"], rows)
     return out
 
 
