@@ -1,0 +1,183 @@
+"""One session with Redis: a subscriber connection and a command connection, and the
+three tasks that use them. A session does no bookkeeping of its own (that is the
+engine's); when any task fails, the whole session ends and the supervisor starts a
+new one after a back-off (``_supervisor``).
+
+Two connections per process, whatever the number of watches: the subscriber carries
+every channel subscription of the process (named ``abortkit-fleet:sub:<pid>`` in
+``CLIENT LIST``), the other every stop and every check (``abortkit-fleet:cmd:<pid>``).
+redis-py's own retries are disabled: a command that fails ends the session, and the
+engine's state says what must be sent again on the next one.
+
+Liveness: the reader sends a PING when the subscriber has been silent for
+``heartbeat`` seconds and ends the session when the PONG does not come within another
+``heartbeat``: a Redis that vanished without closing the connection is noticed within
+``2 * heartbeat``. A Redis that is killed or restarted closes the connection, and the
+reader notices at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import deque
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ._engine import Engine, Settings
+
+__all__ = ["Session"]
+
+PUBSUB_BATCH = 500  # channels per SUBSCRIBE / UNSUBSCRIBE command
+
+
+def client_name(role: str) -> str:
+    return f"abortkit-fleet:{role}:{os.getpid()}"
+
+
+def _client(settings: Settings, role: str) -> aioredis.Redis:
+    """A client whose pool holds at most one connection: one per role and process."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.url,
+        max_connections=1,
+        timeout=settings.io_timeout,
+        client_name=client_name(role),
+        retry=Retry(NoBackoff(), 0),
+        socket_connect_timeout=settings.connect_timeout,
+        socket_timeout=settings.io_timeout,
+        socket_keepalive=True,
+        health_check_interval=0,
+    )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
+
+
+class Session:
+    """Open with ``await Session.open(...)``, then ``await run()`` until it fails."""
+
+    def __init__(self, engine: Engine, commands: aioredis.Redis, subscriber: aioredis.Redis) -> None:
+        self._engine = engine
+        self._commands = commands
+        self._subscriber = subscriber
+        self._pubsub = subscriber.pubsub(ignore_subscribe_messages=False)
+        self._pubsub_queue: deque[tuple[bool, str]] = deque()
+        self._pubsub_ready = asyncio.Event()
+        self._work = asyncio.Event()
+
+    @classmethod
+    async def open(cls, engine: Engine) -> Session:
+        settings = engine.settings
+        commands = _client(settings, "cmd")
+        subscriber = _client(settings, "sub")
+        session = cls(engine, commands, subscriber)
+        try:
+            await commands.ping()
+            await session._pubsub.connect()  # type: ignore[no-untyped-call]
+            await session._pubsub.ping()  # fails here, not later, if the connection is refused
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    # -- what the engine calls (Link) ------------------------------------------------------
+    def queue_pubsub(self, subscribe: bool, channel: str) -> None:
+        self._pubsub_queue.append((subscribe, channel))
+        self._pubsub_ready.set()
+
+    def wake(self) -> None:
+        self._work.set()
+
+    # -- the tasks ---------------------------------------------------------------------
+    async def run(self) -> None:
+        """Run until a task fails (raises its exception) or the caller is cancelled."""
+        tasks = [
+            asyncio.ensure_future(self._read()),
+            asyncio.ensure_future(self._send_pubsub()),
+            asyncio.ensure_future(self._write()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises what ended it
+            raise ConnectionError("a session task ended without an error")
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _read(self) -> None:
+        engine = self._engine
+        heartbeat = engine.settings.heartbeat
+        pinged = False
+        while True:
+            message = await self._pubsub.get_message(timeout=heartbeat)
+            if message is None:
+                if pinged:
+                    raise TimeoutError(f"Redis did not answer a PING within {heartbeat:g} s")
+                await self._pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            kind = message["type"]
+            if kind == "message":
+                engine.deliver(message["channel"], message["data"])
+            elif kind == "subscribe" or kind == "unsubscribe":
+                engine.confirmed(kind == "subscribe", message["channel"])
+
+    async def _send_pubsub(self) -> None:
+        """SUBSCRIBE/UNSUBSCRIBE in the order the engine asked, consecutive ones batched."""
+        queue = self._pubsub_queue
+        while True:
+            if not queue:
+                self._pubsub_ready.clear()
+                await self._pubsub_ready.wait()
+                continue
+            subscribe = queue[0][0]
+            channels: list[str] = []
+            while queue and queue[0][0] is subscribe and len(channels) < PUBSUB_BATCH:
+                channels.append(queue.popleft()[1])
+            if subscribe:
+                await self._pubsub.subscribe(*channels)
+            else:
+                await self._pubsub.unsubscribe(*channels)
+
+    async def _write(self) -> None:
+        """Stops first (store then publish), then the checks of newly subscribed watches."""
+        engine = self._engine
+        commands = self._commands
+        while True:
+            if not engine.has_work:
+                self._work.clear()
+                await self._work.wait()
+                continue
+            stops = engine.take_stops()
+            if stops:
+                async with commands.pipeline(transaction=False) as pipe:
+                    for stop, remaining in stops:
+                        if remaining > 0:
+                            name = engine.name(stop.stream_id)
+                            pipe.set(name, stop.payload, px=remaining, nx=True)
+                            pipe.publish(name, stop.payload)
+                    if len(pipe):
+                        await pipe.execute()
+                engine.stops_written(stops)
+            watches = engine.take_checks()
+            if watches:
+                engine.hooks.get("check", _nothing)(watches)
+                values = await commands.mget([engine.name(w.stream_id) for w in watches])
+                engine.checked(watches, values)
+
+    async def close(self) -> None:
+        for closing in (self._pubsub.aclose(), self._subscriber.aclose(), self._commands.aclose()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(closing, self._engine.settings.io_timeout)
+
+
+def _nothing(*args: Any) -> None:
+    pass
+
