@@ -131,6 +131,7 @@ class Engine:
         self.settings = settings
         self.link: Link | None = None
         self.sessions = 0  # sessions begun so far
+        self.down = False  # the last attempt to reach Redis failed, or the session was lost
         self.watch_count = 0
         self._channels: dict[str, _Channel] = {}
         self._to_check: dict[Watch, None] = {}
@@ -172,8 +173,9 @@ class Engine:
         channel.watches[watch] = None
         self.wanted.set()
         if self.link is None:
-            resolve(armed, False)  # the next session subscribes and checks it
-            return
+            if self.down:  # do not keep the caller waiting; the next session arms it
+                resolve(armed, False)
+            return  # before the first connection: armed by the first session
         if len(channel.watches) == 1:  # was 0: the last command (if any) is an UNSUBSCRIBE
             self._send(channel, watch.stream_id, subscribe=True)
         elif not channel.sent:  # live already: only its key needs reading
@@ -344,6 +346,7 @@ class Engine:
     def begin(self, link: Link) -> None:
         """A new session is up: subscribe every live channel again, replay recent stops."""
         self.link = link
+        self.down = False
         self.sessions += 1
         for stream_id, channel in self._channels.items():
             assert not channel.sent
@@ -355,9 +358,17 @@ class Engine:
                 self._queue(stop)
         link.wake()
 
+    def unreachable(self) -> None:
+        """An attempt to connect failed: release the callers waiting for their watch to arm."""
+        self.down = True
+        for channel in self._channels.values():
+            for watch in channel.watches:
+                resolve(watch.armed, False)
+
     def end(self) -> None:
         """The session is gone, and every subscription with it."""
         self.link = None
+        self.down = True
         for stream_id, channel in list(self._channels.items()):
             for _, done in channel.sent:
                 resolve(done, True)  # an UNSUBSCRIBE never confirmed: the connection took it away

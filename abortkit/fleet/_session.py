@@ -142,6 +142,7 @@ class Session:
             while queue and queue[0][0] is subscribe and len(channels) < PUBSUB_BATCH:
                 channels.append(queue.popleft()[1])
             if subscribe:
+                self._engine.hooks.get("subscribe", _nothing)(channels)
                 await self._pubsub.subscribe(*channels)
             else:
                 await self._pubsub.unsubscribe(*channels)

@@ -34,6 +34,7 @@ async def supervise(engine: Engine) -> None:
             session = await Session.open(engine)
         except Exception as exc:
             logger.debug("RedisStopBus: cannot reach Redis (%s); retrying", exc)
+            engine.unreachable()
         else:
             delay = INITIAL_DELAY
             engine.begin(session)

@@ -14,6 +14,8 @@
 * The race harness: hypothesis strategies that choose when and from which thread the
   signal trips, and ``run_race``, which checks the invariants (no abort lost, no item
   after the abort, no listener after exit, nothing left behind).
+* ``RedisServer``: a real ``redis-server`` on a free loopback port that can be killed
+  and restarted mid-test, for the stop bus (``abortkit.fleet``).
 * A pytest plugin (entry point ``pytest11``) with fixtures ``mock_llm_server``,
   ``mock_llm_server_tls``, ``abort_controller`` and ``race_runner``.
 
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
         trip_threads,
     )
     from ._records import ProxiedRequest, RecordedRequest
+    from ._redis import RedisServer
     from ._resources import AsyncSlowStream, CloseCall, SlowStream, StreamClosed
     from ._script import (
         Gap,
@@ -68,6 +71,7 @@ _WHERE = {
     "ProxyMode": "_proxy",
     "ProxiedRequest": "_records",
     "RecordedRequest": "_records",
+    "RedisServer": "_redis",
     "MockLLMServer": "_server",
     **dict.fromkeys(
         ("Gap", "HTTPError", "Malformed", "Reset", "Script", "Stall", "StreamError", "Text", "Thinking", "ToolCall",
@@ -102,6 +106,7 @@ __all__ = [
     "RaceResult",
     "Reached",
     "RecordedRequest",
+    "RedisServer",
     "Reset",
     "Script",
     "SlowStream",
