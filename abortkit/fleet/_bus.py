@@ -164,7 +164,7 @@ class RedisStopBus:
         ``StopRequested.reason``. Called from an abort listener (the bus's thread),
         it never waits.
         """
-        runner, payload, wait = self._stop_args(stream_id, reason, timeout)
+        runner, payload, wait = self._stop_args("stop()", stream_id, reason, timeout)
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         runner.call(runner.engine.stop, stream_id, payload, future)
         if runner.on_loop_thread():
@@ -173,15 +173,17 @@ class RedisStopBus:
 
     async def astop(self, stream_id: str, reason: Any = None, *, timeout: float | None = 1.0) -> bool:
         """``stop`` for async code: the same, awaited without blocking the event loop."""
-        runner, payload, wait = self._stop_args(stream_id, reason, timeout)
+        runner, payload, wait = self._stop_args("astop()", stream_id, reason, timeout)
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         runner.call(runner.engine.stop, stream_id, payload, future)
         return await _await(future, wait)
 
-    def _stop_args(self, stream_id: object, reason: object, timeout: object) -> tuple[Runner, bytes, float | None]:
-        check_stream_id("stop() stream_id", stream_id)
-        payload = encode_stop(reason)
-        wait = None if timeout is None else check_seconds("stop() timeout", timeout)
+    def _stop_args(
+        self, what: str, stream_id: object, reason: object, timeout: object
+    ) -> tuple[Runner, bytes, float | None]:
+        check_stream_id(f"{what} stream_id", stream_id)
+        payload = encode_stop(reason, what)
+        wait = None if timeout is None else check_seconds(f"{what} timeout", timeout)
         return self._started(), payload, wait
 
     def close(self, timeout: float = 1.0) -> None:

@@ -56,26 +56,21 @@ class StopRequested(Exception):
         return (type(self), (self.stream_id, self.reason, self.issued_at))
 
 
-def encode_stop(reason: object) -> bytes:
+def encode_stop(reason: object, what: str = "stop()") -> bytes:
     """The payload for ``reason``, or TypeError/ValueError saying why it cannot travel."""
     if isinstance(reason, bytes | bytearray | memoryview):
-        raise TypeError("stop() reason must be None, a str or a JSON value, not bytes (decode it first)")
+        raise TypeError(f"{what} reason must be None, a str or a JSON value, not bytes (decode it first)")
     try:
-        encoded = json.dumps(
-            {"v": _VERSION, "reason": reason, "at": time.time()},
-            separators=(",", ":"),
-            allow_nan=False,
-            ensure_ascii=False,
-        ).encode("utf-8")
+        encoded = json.dumps(reason, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     except TypeError:
         raise TypeError(
-            f"stop() reason must be None, a str or a JSON value (dict, list, number, bool), not {type_name(reason)}"
+            f"{what} reason must be None, a str or a JSON value (dict, list, number, bool), not {type_name(reason)}"
         ) from None
     except (ValueError, RecursionError) as exc:  # NaN or infinity, a cycle, absurd nesting
-        raise ValueError(f"stop() reason cannot be encoded as JSON: {exc}") from None
-    if len(encoded) > _MAX_PAYLOAD_BYTES:
-        raise ValueError(f"stop() reason is too large: at most {MAX_REASON_BYTES} bytes once encoded as JSON")
-    return encoded
+        raise ValueError(f"{what} reason cannot be encoded as JSON: {exc}") from None
+    if len(encoded.encode("utf-8")) > MAX_REASON_BYTES:
+        raise ValueError(f"{what} reason is too large: at most {MAX_REASON_BYTES} bytes once encoded as JSON")
+    return f'{{"v":{_VERSION},"at":{time.time()!r},"reason":{encoded}}}'.encode()
 
 
 def decode_stop(stream_id: str, payload: object) -> StopRequested:

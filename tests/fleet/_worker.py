@@ -142,13 +142,13 @@ class _State:
                 self.exits[stream_id] = lambda w=watch: w.__exit__(None, None, None)
             else:
                 leave = asyncio.Event()
+                entered = threading.Event()
 
-                async def hold(w: Any = watch, leave: asyncio.Event = leave) -> None:
+                async def hold(w: Any = watch, leave: asyncio.Event = leave, entered: Any = entered) -> None:
                     async with w:
                         entered.set()
                         await leave.wait()
 
-                entered = threading.Event()
                 loop = self._loop()
                 task = asyncio.run_coroutine_threadsafe(hold(), loop)
                 entered.wait(HANG)
