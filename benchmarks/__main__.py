@@ -1,7 +1,8 @@
 """``python -m benchmarks [--quick] [--only NAME ...] [--report-only]``: run, then write the report.
 
 Sections (``--only`` takes these names, repeatable or comma-separated): unwind (a, and the
-distribution plots of g), phases (b), iter (c), listeners (d), chunks (e), concurrent (f), asgi (h).
+distribution plots of g), phases (b), iter (c), listeners (d), chunks (e), concurrent (f), asgi (h),
+fleet (i: stop across processes over Redis; needs ``redis-server``).
 Raw results go to ``benchmarks/results/results.json`` (one entry per section, each stamped
 with its run and machine; ``--only`` replaces just the sections it runs), then
 ``benchmarks/REPORT.md`` and the PNG plots are regenerated from that file alone.
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import asgi, chunks, concurrent, micro, phases, report, unwind
+from . import asgi, chunks, concurrent, fleet, micro, phases, report, unwind
 from ._common import load_average, machine
 
 HERE = Path(__file__).resolve().parent
@@ -33,6 +34,7 @@ RUNNERS: dict[str, Callable[[bool, Callable[[str], None]], dict[str, Any]]] = {
     "chunks": chunks.run,
     "concurrent": concurrent.run,
     "asgi": asgi.run,
+    "fleet": fleet.run,
 }
 
 

@@ -29,6 +29,7 @@ TARGET_ITER_NS = 60e-9
 TARGET_LISTENER = 1e-6
 TARGET_CONCURRENT_N = 1000
 TARGET_CONCURRENT = 0.100
+TARGET_FLEET_RATIO = 2.0
 
 SECTION_TITLES = {
     "unwind": "(a) Unwind latency after an abort mid-gap",
@@ -38,6 +39,7 @@ SECTION_TITLES = {
     "chunks": "(e) Per-chunk overhead against stream length",
     "concurrent": "(f) N concurrent async streams aborted at once",
     "asgi": "(h) `abortkit.asgi`: from the client's close to the request's signal",
+    "fleet": "(i) Stop across processes over Redis (`abortkit.fleet.RedisStopBus`)",
 }
 
 
@@ -455,6 +457,103 @@ def section_asgi(data: dict[str, Any]) -> list[str]:
     errors = [f"{c['server']} {c['phase']} {c['series']}: `{e[:200]}`" for c in data["cells"] for e in c["errors"][:3]]
     if errors:
         out += ["Trials that measured nothing:", ""] + [f"- {e}" for e in errors] + [""]
+def fleet_latency(data: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {name: summary(samples) for name, samples in data["latency"]["samples"].items()}
+
+
+def fleet_peaks(run: dict[str, Any]) -> dict[str, int]:
+    """The most connections any one process held at once, per role."""
+    peaks = {"sub": 0, "cmd": 0}
+    for key, count in run["peak_connections"].items():
+        role = key.split(":")[0]
+        peaks[role] = max(peaks.get(role, 0), count)
+    return peaks
+
+
+def section_fleet(data: dict[str, Any]) -> list[str]:
+    cfg = data["config"]
+    out = [
+        "A real `redis-server` "
+        f"{cfg['redis_server']} on loopback (no persistence), redis-py {cfg['redis_py']}, real processes "
+        "(`spawn`), buses with their defaults. Latency: from `bus.stop(id)` (sync, waiting until Redis has it) or "
+        "`await bus.astop(id)` called in a stopper process to `AbortError` raised by a consumer thread of the "
+        "watcher process (woken by an abort listener). Baselines with plain redis-py, no abortkit: the bare pub/sub "
+        "round trip (the stopper PUBLISHes, a subscriber thread of the watcher PUBLISHes it back, a subscriber "
+        "thread of the stopper receives it), the issue's baseline; and the one-way floor (the stopper PUBLISHes, "
+        "the watcher's subscriber thread receives it), the least any design can cost. Both stop series include "
+        "what the floor leaves out: two thread wake-ups (the bus thread of each process) and the consumer's. "
+        "All on `time.perf_counter` (`CLOCK_MONOTONIC`, shared by the processes), "
+        f"{cfg['latency_trials']:,} trials of each series, interleaved in random order.",
+        "",
+    ]
+    series = fleet_latency(data)
+    latency = data["latency"]
+    trip, floor = series["bare round trip"], series["bare one-way"]
+    rows = []
+    for name, s in series.items():
+        rows.append(
+            [
+                name,
+                str(s["n"]),
+                ms(s["p50"]),
+                ms(s["p99"]),
+                ms(s["max"]),
+                ratio(s["p50"], trip["p50"]),
+                ratio(s["p99"], trip["p99"]),
+                ratio(s["p50"], floor["p50"]),
+                ratio(s["p99"], floor["p99"]),
+                str(latency["missing"].get(name, 0)),
+            ]
+        )
+    header = ["series", "n", "p50", "p99", "max", "p50 / round trip", "p99 / round trip", "p50 / one-way",
+              "p99 / one-way", "never arrived"]  # fmt: skip
+    out += table(header, rows)
+    out += [
+        f"Watches not armed when entered (latency trials): {latency['not_armed']}.",
+        "",
+        "Random timing: streams spread over about one second per 1,000 across 2 watcher and 2 stopper "
+        f"processes; each stop falls within {cfg['spread'] * 1e3:g} ms either way of its watch's start (a third "
+        f"within {cfg['near'] * 1e3:g} ms), sent with `await bus.astop(id)`; each watch is `async with "
+        f"bus.watch(id)` and waits for its abort; not aborted {cfg['lost_after']:g} s after both its start and its "
+        "stop: lost. Abort delay: from the later of the watch start and the stop call to the abort seen in the "
+        "watcher. Connections: `CLIENT LIST` sampled every 50 ms during the run, the most any one process held "
+        "(each bus names its subscriber `sub` and its command connection `cmd`). With restart: Redis killed with "
+        "SIGKILL (every key lost) a third into the run and started again 0.5 s later on the same port.",
+        "",
+    ]
+    rows = []
+    for label, run in (("random timing", data["random"]), ("Redis restarted mid-run", data["restart"])):
+        d = summary(run["delays"]) if run["delays"] else None
+        peaks = fleet_peaks(run)
+        subs = max(run["peak_subscriptions"].values(), default=0)
+        rows.append(
+            [
+                label,
+                f"{run['streams']:,}",
+                f"{run['stops_before_watch']:,}",
+                str(run["lost_count"]),
+                str(run["wrong_count"]),
+                f"{ms(d['p50'])} / {ms(d['p99'])} / {ms(d['max'])}" if d else "—",
+                f"{peaks['sub']} / {peaks['cmd']}",
+                str(subs),
+                str(run["clients_samples"]),
+            ]
+        )
+    header = [
+        "run",
+        "streams",
+        "stops before their watch",
+        "lost",
+        "wrong reason",
+        "abort delay p50 / p99 / max",
+        "max connections per process (sub / cmd)",
+        "max subscriptions on one connection",
+        "CLIENT LIST samples",
+    ]
+    out += table(header, rows)
+    restart = data["restart"].get("restart")
+    if restart:
+        out += [f"Redis killed at {restart['killed_at']:.2f} s into the run, back at {restart['back_at']:.2f} s.", ""]
     return out
 
 
@@ -466,6 +565,7 @@ SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "chunks": section_chunks,
     "concurrent": section_concurrent,
     "asgi": section_asgi,
+    "fleet": section_fleet,
 }
 
 
@@ -540,6 +640,32 @@ def targets(sections: dict[str, Any]) -> list[str]:
                 verdict(bool(pairs) and all(asgi_target_met(ours, floor) for _, _, ours, floor in pairs)),
             ]
         )
+    if "fleet" in sections:
+        data = sections["fleet"]["data"]
+        series = fleet_latency(data)
+        trip, floor = series["bare round trip"], series["bare one-way"]
+        for name in ("stop()", "astop()"):
+            s = series[name]
+            rows.append(
+                [
+                    f"`{name}` → AbortError across processes: p99 ≤ {TARGET_FLEET_RATIO:g}x the bare pub/sub round "
+                    "trip p99 (same run)",
+                    f"p50 {ms(s['p50'])}, p99 {ms(s['p99'])}; round trip p50 {ms(trip['p50'])}, p99 {ms(trip['p99'])}: "
+                    f"{ratio(s['p99'], trip['p99'])} (one-way floor p99 {ms(floor['p99'])}: "
+                    f"{ratio(s['p99'], floor['p99'])})",
+                    verdict(s["p99"] <= TARGET_FLEET_RATIO * trip["p99"]),
+                ]
+            )
+        for label, run in (("random timing", data["random"]), ("Redis restarted mid-run", data["restart"])):
+            peaks = fleet_peaks(run)
+            rows.append(
+                [
+                    f"stops, {label}: 0 lost; 1 subscriber connection per process",
+                    f"{run['lost_count']} lost of {run['streams']:,}, {run['wrong_count']} wrong reasons; "
+                    f"max {peaks['sub']} sub + {peaks['cmd']} cmd connections per process",
+                    verdict(run["lost_count"] == 0 and run["wrong_count"] == 0 and peaks["sub"] == 1),
+                ]
+            )
     return table(["target", "measured", "verdict"], rows)
 
 

@@ -167,7 +167,7 @@ class RedisStopBus:
         runner, payload, wait = self._stop_args("stop()", stream_id, reason, timeout)
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         runner.call(runner.engine.stop, stream_id, payload, future)
-        if runner.on_loop_thread():
+        if wait == 0 or runner.on_loop_thread():
             return False
         return _wait(future, wait)
 

@@ -7,7 +7,8 @@ needs a lock: callers on other threads hand their requests over with
 Why a stop is never lost (read this before changing the order of anything)
 ------------------------------------------------------------------------------
 A stop is written as ``SET key payload PX ttl NX`` then ``PUBLISH channel payload``,
-pipelined on one connection, so Redis executes the SET before the PUBLISH. A watch
+both inside one script (``_session.STOP_SCRIPT``), so Redis executes the SET before the
+PUBLISH, with nothing in between. A watch
 is armed by ``SUBSCRIBE channel`` on the subscriber connection and, only once Redis
 has confirmed that subscription (the confirmation is read by ``_session``), ``MGET
 key`` on the command connection. Redis executes commands one at a time, and the MGET

@@ -9,8 +9,8 @@ every channel subscription of the process (named ``abortkit-fleet:sub:<pid>`` in
 redis-py's own retries are disabled: a command that fails ends the session, and the
 engine's state says what must be sent again on the next one.
 
-Liveness: the reader sends a PING when the subscriber has been silent for
-``heartbeat`` seconds and ends the session when the PONG does not come within another
+Liveness: a PING goes out when the subscriber has been silent for ``heartbeat``
+seconds, and the session ends when nothing (not even the PONG) comes within another
 ``heartbeat``: a Redis that vanished without closing the connection is noticed within
 ``2 * heartbeat``. A Redis that is killed or restarted closes the connection, and the
 reader notices at once.
@@ -39,9 +39,20 @@ def client_name(role: str) -> str:
     return f"abortkit-fleet:{role}:{os.getpid()}"
 
 
-def _client(settings: Settings, role: str) -> aioredis.Redis:
-    """A client whose pool holds at most one connection: one per role and process."""
-    pool = aioredis.BlockingConnectionPool.from_url(
+# Store then publish, for a batch of stops, as one command: KEYS are the stream names,
+# ARGV holds (payload, remaining ms) for each. NX: an earlier stop of the stream stands.
+STOP_SCRIPT = """
+for i, name in ipairs(KEYS) do
+    redis.call('SET', name, ARGV[2 * i - 1], 'PX', ARGV[2 * i], 'NX')
+    redis.call('PUBLISH', name, ARGV[2 * i - 1])
+end
+return #KEYS
+"""
+
+
+def _pool(settings: Settings, role: str) -> aioredis.BlockingConnectionPool:
+    """A pool of at most one connection: one per role and process."""
+    return aioredis.BlockingConnectionPool.from_url(
         settings.url,
         max_connections=1,
         timeout=settings.io_timeout,
@@ -52,29 +63,28 @@ def _client(settings: Settings, role: str) -> aioredis.Redis:
         socket_keepalive=True,
         health_check_interval=0,
     )
-    return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 class Session:
     """Open with ``await Session.open(...)``, then ``await run()`` until it fails."""
 
-    def __init__(self, engine: Engine, commands: aioredis.Redis, subscriber: aioredis.Redis) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._commands = commands
-        self._subscriber = subscriber
-        self._pubsub = subscriber.pubsub(ignore_subscribe_messages=False)
+        self._pools = (_pool(engine.settings, "cmd"), _pool(engine.settings, "sub"))
+        # The command client holds its one connection (no pool round per command).
+        self._commands = aioredis.Redis(connection_pool=self._pools[0], single_connection_client=True)
+        self._pubsub = aioredis.Redis(connection_pool=self._pools[1]).pubsub(ignore_subscribe_messages=False)
         self._pubsub_queue: deque[tuple[bool, str]] = deque()
         self._pubsub_ready = asyncio.Event()
         self._work = asyncio.Event()
+        self._heard = False  # the subscriber connection said something since the last heartbeat
+        self._script = ""
 
     @classmethod
     async def open(cls, engine: Engine) -> Session:
-        settings = engine.settings
-        commands = _client(settings, "cmd")
-        subscriber = _client(settings, "sub")
-        session = cls(engine, commands, subscriber)
+        session = cls(engine)
         try:
-            await commands.ping()
+            session._script = await session._commands.script_load(STOP_SCRIPT)
             await session._pubsub.connect()  # type: ignore[no-untyped-call]
             await session._pubsub.ping()  # fails here, not later, if the connection is refused
         except BaseException:
@@ -95,6 +105,7 @@ class Session:
         """Run until a task fails (raises its exception) or the caller is cancelled."""
         tasks = [
             asyncio.ensure_future(self._read()),
+            asyncio.ensure_future(self._heartbeat()),
             asyncio.ensure_future(self._send_pubsub()),
             asyncio.ensure_future(self._write()),
         ]
@@ -112,22 +123,29 @@ class Session:
 
     async def _read(self) -> None:
         engine = self._engine
-        heartbeat = engine.settings.heartbeat
-        pinged = False
         while True:
-            message = await self._pubsub.get_message(timeout=heartbeat)
+            message = await self._pubsub.get_message(timeout=None)
             if message is None:
-                if pinged:
-                    raise TimeoutError(f"Redis did not answer a PING within {heartbeat:g} s")
-                await self._pubsub.ping()
-                pinged = True
                 continue
-            pinged = False
+            self._heard = True
             kind = message["type"]
             if kind == "message":
                 engine.deliver(message["channel"], message["data"])
             elif kind == "subscribe" or kind == "unsubscribe":
                 engine.confirmed(kind == "subscribe", message["channel"])
+
+    async def _heartbeat(self) -> None:
+        """PING a silent subscriber; no answer within another ``heartbeat``: the session is over."""
+        heartbeat = self._engine.settings.heartbeat
+        while True:
+            self._heard = False
+            await asyncio.sleep(heartbeat)
+            if self._heard:
+                continue
+            await self._pubsub.ping()
+            await asyncio.sleep(heartbeat)
+            if not self._heard:
+                raise TimeoutError(f"Redis did not answer a PING within {heartbeat:g} s")
 
     async def _send_pubsub(self) -> None:
         """SUBSCRIBE/UNSUBSCRIBE in the order the engine asked, consecutive ones batched."""
@@ -158,14 +176,14 @@ class Session:
                 continue
             stops = engine.take_stops()
             if stops:
-                async with commands.pipeline(transaction=False) as pipe:
-                    for stop, remaining in stops:
-                        if remaining > 0:
-                            name = engine.name(stop.stream_id)
-                            pipe.set(name, stop.payload, px=remaining, nx=True)
-                            pipe.publish(name, stop.payload)
-                    if len(pipe):
-                        await pipe.execute()
+                names: list[str] = []
+                arguments: list[bytes | int] = []
+                for stop, remaining in stops:
+                    if remaining > 0:
+                        names.append(engine.name(stop.stream_id))
+                        arguments += (stop.payload, remaining)
+                if names:
+                    await commands.evalsha(self._script, len(names), *names, *arguments)  # type: ignore[misc]
                 engine.stops_written(stops)
             watches = engine.take_checks()
             if watches:
@@ -174,9 +192,10 @@ class Session:
                 engine.checked(watches, values)
 
     async def close(self) -> None:
-        for closing in (self._pubsub.aclose(), self._subscriber.aclose(), self._commands.aclose()):
+        timeout = self._engine.settings.io_timeout
+        for closing in (self._pubsub.aclose(), self._commands.aclose(), *(p.disconnect() for p in self._pools)):
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(closing, self._engine.settings.io_timeout)
+                await asyncio.wait_for(closing, timeout)
 
 
 def _nothing(*args: Any) -> None:

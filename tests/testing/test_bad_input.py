@@ -58,6 +58,20 @@ def _server_not_started(env: Env, **options: Any) -> None:
 
 ROWS: list[Row] = [
     Row(
+        "redis-server-port-zero",
+        f"{TESTING}:RedisServer",
+        lambda e: testing.RedisServer(port=0),
+        ValueError,
+        r"RedisServer port must be an int in 1\.\.65535",
+    ),
+    Row(
+        "redis-server-executable-none",
+        f"{TESTING}:RedisServer",
+        lambda e: testing.RedisServer(executable=None),  # type: ignore[arg-type]
+        TypeError,
+        r"RedisServer executable must be a str",
+    ),
+    Row(
         "server-default-script-str",
         f"{TESTING}:MockLLMServer",
         lambda e: MockLLMServer(default_script="hello"),
