@@ -183,7 +183,7 @@ class Session:
                         names.append(engine.name(stop.stream_id))
                         arguments += (stop.payload, remaining)
                 if names:
-                    await commands.evalsha(self._script, len(names), *names, *arguments)  # type: ignore[misc]
+                    await commands.evalsha(self._script, len(names), *names, *arguments)
                 engine.stops_written(stops)
             watches = engine.take_checks()
             if watches:
