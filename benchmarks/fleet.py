@@ -270,6 +270,7 @@ async def _watch_plan(bus: Any, plan: list[tuple[str, float]], start_at: float) 
     """Each (id, offset): at ``start_at + offset`` enter ``async with bus.watch(id)`` and
     wait for its abort. Returns the lost ids and when each watch aborted."""
     aborted_at: dict[str, float] = {}
+    started_at: dict[str, float] = {}
     lost: list[str] = []
     wrong: list[str] = []
 
@@ -277,6 +278,7 @@ async def _watch_plan(bus: Any, plan: list[tuple[str, float]], start_at: float) 
         delay = start_at + offset - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        started_at[stream_id] = time.monotonic() - start_at
         async with bus.watch(stream_id) as signal:
             loop = asyncio.get_running_loop()
             woken = asyncio.Event()
@@ -291,18 +293,21 @@ async def _watch_plan(bus: Any, plan: list[tuple[str, float]], start_at: float) 
                 wrong.append(stream_id)
 
     await asyncio.gather(*(one(stream_id, offset) for stream_id, offset in plan))
-    return {"lost": lost, "wrong": wrong, "aborted_at": aborted_at}
+    return {"lost": lost, "wrong": wrong, "aborted_at": aborted_at, "started_at": started_at}
 
 
 async def _stop_plan(bus: Any, plan: list[tuple[str, float]], start_at: float) -> dict[str, Any]:
+    called_at: dict[str, float] = {}
+
     async def one(stream_id: str, offset: float) -> None:
         delay = start_at + offset - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        called_at[stream_id] = time.monotonic() - start_at
         await bus.astop(stream_id, "race", timeout=0)
 
     await asyncio.gather(*(one(stream_id, offset) for stream_id, offset in plan))
-    return {}
+    return {"called_at": called_at}
 
 
 # -- the measurements ----------------------------------------------------------------------------
@@ -412,12 +417,15 @@ def _race(
         restart["back_at"] = time.monotonic() - start_at
         log(f"  Redis killed at {restart['killed_at']:.2f} s, back at {restart['back_at']:.2f} s")
     results = [process.recv(timeout=count / 1000 + LOST_AFTER * 3 + 60) for process in watchers]
-    for process in stoppers:
-        process.recv(timeout=60)
+    stopped = [process.recv(timeout=60) for process in stoppers]
     done.set()
     sampler.join()
-    stop_times = {stream_id: offset for plan in stop_plans for stream_id, offset in plan}
-    start_times = {stream_id: offset for plan in watch_plans for stream_id, offset in plan}
+    # When each stop and each watch really began (the plan's times, plus the lateness of a
+    # loaded machine): the abort delay counts from the later of the two.
+    stop_times = {stream_id: at for result in stopped for stream_id, at in result["called_at"].items()}
+    start_times = {stream_id: at for result in results for stream_id, at in result["started_at"].items()}
+    planned = {stream_id: offset for plan in (*watch_plans, *stop_plans) for stream_id, offset in plan}
+    lateness = [at - planned[stream_id] for stream_id, at in (*stop_times.items(), *start_times.items())]
     delays = [
         aborted - max(stop_times[stream_id], start_times[stream_id])
         for result in results
@@ -425,7 +433,10 @@ def _race(
     ]
     lost = [stream_id for result in results for stream_id in result["lost"]]
     wrong = [stream_id for result in results for stream_id in result["wrong"]]
-    before = sum(1 for s in stop_times if stop_times[s] < start_times[s])
+    before = sum(1 for s in stop_times if s in start_times and stop_times[s] < start_times[s])
+    if restart:  # the bound: every stop pending during the outage has taken effect this long after
+        aborts = [at for result in results for at in result["aborted_at"].values()]
+        restart["last_abort_after_back"] = max(aborts) - restart["back_at"] if aborts else None
     log(f"  {count:,} streams: {len(lost)} lost, {len(wrong)} wrong reasons")
     return {
         "streams": count,
@@ -434,6 +445,7 @@ def _race(
         "lost_count": len(lost),
         "wrong_count": len(wrong),
         "delays": delays,
+        "lateness": lateness,
         "peak_connections": {f"{role}:{pid}": n for (role, pid), n in sorted(peak.items())},
         "peak_subscriptions": {str(pid): n for pid, n in sorted(subscribed_peak.items())},
         "processes": {"watchers": [w.pid for w in watchers], "stoppers": [s.pid for s in stoppers]},

@@ -515,8 +515,10 @@ def section_fleet(data: dict[str, Any]) -> list[str]:
         f"processes; each stop falls within {cfg['spread'] * 1e3:g} ms either way of its watch's start (a third "
         f"within {cfg['near'] * 1e3:g} ms), sent with `await bus.astop(id)`; each watch is `async with "
         f"bus.watch(id)` and waits for its abort; not aborted {cfg['lost_after']:g} s after both its start and its "
-        "stop: lost. Abort delay: from the later of the watch start and the stop call to the abort seen in the "
-        "watcher. Connections: `CLIENT LIST` sampled every 50 ms during the run, the most any one process held "
+        "stop: lost. Abort delay: from the later of the watch start and the stop call (as they really happened) to "
+        "the abort seen in the watcher; schedule lateness: how late the processes started the watches and stops of "
+        "the plan (the machine's load). Connections: `CLIENT LIST` sampled every 50 ms during the run, the most "
+        "any one process held "
         "(each bus names its subscriber `sub` and its command connection `cmd`). With restart: Redis killed with "
         "SIGKILL (every key lost) a third into the run and started again 0.5 s later on the same port.",
         "",
@@ -524,6 +526,7 @@ def section_fleet(data: dict[str, Any]) -> list[str]:
     rows = []
     for label, run in (("random timing", data["random"]), ("Redis restarted mid-run", data["restart"])):
         d = summary(run["delays"]) if run["delays"] else None
+        late = summary(run["lateness"]) if run.get("lateness") else None
         peaks = fleet_peaks(run)
         subs = max(run["peak_subscriptions"].values(), default=0)
         rows.append(
@@ -534,6 +537,7 @@ def section_fleet(data: dict[str, Any]) -> list[str]:
                 str(run["lost_count"]),
                 str(run["wrong_count"]),
                 f"{ms(d['p50'])} / {ms(d['p99'])} / {ms(d['max'])}" if d else "—",
+                f"{ms(late['p50'])} / {ms(late['p99'])}" if late else "—",
                 f"{peaks['sub']} / {peaks['cmd']}",
                 str(subs),
                 str(run["clients_samples"]),
@@ -546,6 +550,7 @@ def section_fleet(data: dict[str, Any]) -> list[str]:
         "lost",
         "wrong reason",
         "abort delay p50 / p99 / max",
+        "schedule lateness p50 / p99",
         "max connections per process (sub / cmd)",
         "max subscriptions on one connection",
         "CLIENT LIST samples",
@@ -553,7 +558,14 @@ def section_fleet(data: dict[str, Any]) -> list[str]:
     out += table(header, rows)
     restart = data["restart"].get("restart")
     if restart:
-        out += [f"Redis killed at {restart['killed_at']:.2f} s into the run, back at {restart['back_at']:.2f} s.", ""]
+        line = f"Redis killed at {restart['killed_at']:.2f} s into the run, back at {restart['back_at']:.2f} s"
+        after = restart.get("last_abort_after_back")
+        if after is not None:
+            line += (
+                f"; the last abort of the run came {ms(after)} after Redis was back (the stated bound: "
+                f"`reconnect_max_delay`, {cfg['bus_defaults']['reconnect_max_delay']:g} s here, plus a few round trips)"
+            )
+        out += [line + ".", ""]
     return out
 
 
