@@ -223,17 +223,16 @@ class Engine:
         expected, done = channel.sent.popleft()
         if expected is not subscribe:
             raise ProtocolMismatch(f"confirmations out of order for {raw_channel!r}")
-        resolve(done, True)
-        if channel.sent:
-            return
         assert stream_id is not None
-        if channel.watches:
-            self._hook("subscribed", stream_id)
-            for watch in channel.watches:
-                if not watch.checked:
-                    self._want_check(watch)
-        else:
-            del self._channels[stream_id]
+        if not channel.sent:
+            if channel.watches:
+                self._hook("subscribed", stream_id)
+                for watch in channel.watches:
+                    if not watch.checked:
+                        self._want_check(watch)
+            else:
+                del self._channels[stream_id]
+        resolve(done, True)  # last: the watch's exit returns with nothing of it left here
 
     def _want_check(self, watch: Watch) -> None:
         self._to_check[watch] = None
@@ -370,16 +369,23 @@ class Engine:
         """The session is gone, and every subscription with it."""
         self.link = None
         self.down = True
+        unsubscribed: list[concurrent.futures.Future[bool] | None] = []
+        unarmed: list[concurrent.futures.Future[bool] | None] = []
         for stream_id, channel in list(self._channels.items()):
-            for _, done in channel.sent:
-                resolve(done, True)  # an UNSUBSCRIBE never confirmed: the connection took it away
+            # An UNSUBSCRIBE never confirmed: the connection took the subscription away.
+            unsubscribed += (done for _, done in channel.sent)
             channel.sent.clear()
             if not channel.watches:
                 del self._channels[stream_id]
             for watch in channel.watches:
                 watch.checked = False
-                resolve(watch.armed, False)
+                unarmed.append(watch.armed)
         self._to_check.clear()
+        # Last, as in confirmed(): the state is final by the time the callers wake.
+        for future in unsubscribed:
+            resolve(future, True)
+        for future in unarmed:
+            resolve(future, False)
 
     def shut(self) -> None:
         """The bus is closing: complete every caller's future."""

@@ -11,7 +11,6 @@ from typing import Any
 from abortkit.testing import RedisServer
 
 from ._support import HANG, wait_until
-from ._worker import Worker
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
