@@ -10,11 +10,12 @@ started, a client was not instrumented) carry their own check.
 
 Each package keeps its own table (a ``Table`` named ``TABLE``) in its own suite, at the
 path ``TABLE_HOMES`` gives: ``abortkit`` in ``tests/core``, ``abortkit.testing`` in
-``tests/testing``, ``abortkit.asgi`` in ``tests/asgi``, ``abortkit_providers`` in
-``providers/tests``, so that the core suite runs without the providers installed.
-``tests/test_public_names.py`` holds the one guard: it loads the table of every package
-that is installed and fails when a name in an ``__all__`` has no row (or an entry in the
-table's ``exempt`` saying why it takes no input to check).
+``tests/testing``, ``abortkit.asgi`` in ``tests/asgi``, ``abortkit.fleet`` in
+``tests/fleet``, ``abortkit_providers`` in ``providers/tests``, so that the core suite
+runs without the providers (or redis) installed. ``tests/test_public_names.py`` holds the
+one guard: it loads the table of every package that is installed and fails when a name in
+an ``__all__`` has no row (or an entry in the table's ``exempt`` saying why it takes no
+input to check).
 
 Known bugs are rows marked ``xfail(strict=True)``: the row states the behaviour we
 want, the mark says what happens today.
@@ -48,6 +49,7 @@ TABLE_HOMES: dict[str, Path] = {
     "abortkit": REPOSITORY / "tests" / "core" / "test_bad_input.py",
     "abortkit.testing": REPOSITORY / "tests" / "testing" / "test_bad_input.py",
     "abortkit.asgi": REPOSITORY / "tests" / "asgi" / "test_bad_input.py",
+    "abortkit.fleet": REPOSITORY / "tests" / "fleet" / "test_bad_input.py",
     "abortkit_providers": REPOSITORY / "providers" / "tests" / "test_bad_input.py",
 }
 
@@ -162,7 +164,12 @@ def _client_not_instrumented(env: Env) -> None:
 
 def installed_packages() -> list[str]:
     """The packages of ``TABLE_HOMES`` importable here (the core suite runs without the providers)."""
-    return [package for package in TABLE_HOMES if importlib.util.find_spec(package) is not None]
+    return [package for package in TABLE_HOMES if all(importlib.util.find_spec(n) for n in _needs(package))]
+
+
+def _needs(package: str) -> tuple[str, ...]:
+    """What must be importable for ``package`` to be (``abortkit.fleet`` needs its redis extra)."""
+    return (package, "redis") if package == "abortkit.fleet" else (package,)
 
 
 def load_table(package: str) -> Table:

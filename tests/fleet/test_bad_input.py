@@ -1,110 +1,149 @@
-"""Bad input to the bus is refused up front with a TypeError/ValueError naming what was
-wrong, before any thread starts or anything reaches Redis."""
+"""Bad input for ``abortkit.fleet``'s public names: refused up front with a TypeError or
+ValueError naming what was wrong, before the bus starts a thread or reaches Redis.
+
+The rows run on the shared mechanism (``tests/_helpers/bad_input.py``: no thread, no
+descriptor, no listener left by a failed call); the guard that every public name has a
+row is ``tests/test_public_names.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from abortkit.fleet import RedisStopBus
-from abortkit.testing import RedisServer
+from abortkit.testing import MockLLMServer, RedisServer
+from tests._helpers.bad_input import Env, Row, Table, check_row
 
-URL = "redis://127.0.0.1:1/0"
+FLEET = "abortkit.fleet"
+URL = "redis://127.0.0.1:1/0"  # never reached: every row fails before connecting
 
-CONSTRUCTOR_ROWS: list[tuple[dict[str, Any], type[Exception], str]] = [
-    ({"url": 6379}, TypeError, "url must be a str, not int"),
-    ({"url": b"redis://x"}, TypeError, "url must be a str, not bytes"),
-    ({"url": "http://127.0.0.1:6379"}, ValueError, "url must start with redis://"),
-    ({"url": "127.0.0.1:6379"}, ValueError, "url must start with redis://"),
-    ({"ttl": 0}, ValueError, "ttl must be"),
-    ({"ttl": -1}, ValueError, "ttl must be"),
-    ({"ttl": math.nan}, ValueError, "ttl must be"),
-    ({"ttl": math.inf}, ValueError, "ttl must be"),
-    ({"ttl": 0.0001}, ValueError, "ttl must be at least 0.001"),
-    ({"ttl": "600"}, TypeError, "ttl must be a number, not str"),
-    ({"ttl": True}, TypeError, "ttl must be a number, not bool"),
-    ({"prefix": ""}, ValueError, "prefix must not be empty"),
-    ({"prefix": 1}, TypeError, "prefix must be a str"),
-    ({"prefix": "a\nb"}, ValueError, "prefix must not contain control"),
-    ({"reconnect_max_delay": 0}, ValueError, "reconnect_max_delay must be"),
-    ({"heartbeat": math.inf}, ValueError, "heartbeat must be"),
-    ({"connect_timeout": None}, TypeError, "connect_timeout must be a number"),
-    ({"io_timeout": -0.5}, ValueError, "io_timeout must be"),
+
+def _bus(**options: Any) -> RedisStopBus:
+    return RedisStopBus(options.pop("url", URL), **options)
+
+
+def _not_started(env: Env) -> None:
+    assert env.last is None or env.last._runner is None, "a refused call started the bus"
+
+
+def _calling(method: str, *args: Any, **kwargs: Any) -> Callable[[Env], object]:
+    def call(env: Env) -> object:
+        bus = env.last = _bus()
+        if method == "astop":
+            return asyncio.run(bus.astop(*args, **kwargs))
+        return getattr(bus, method)(*args, **kwargs)
+
+    return call
+
+
+_CONSTRUCTOR: list[tuple[str, dict[str, Any], type[Exception], str]] = [
+    ("url-int", {"url": 6379}, TypeError, r"RedisStopBus url must be a str, not int"),
+    ("url-bytes", {"url": b"redis://x"}, TypeError, r"RedisStopBus url must be a str, not bytes"),
+    ("url-http", {"url": "http://127.0.0.1:6379"}, ValueError, r"RedisStopBus url must start with redis://"),
+    ("url-no-scheme", {"url": "127.0.0.1:6379"}, ValueError, r"RedisStopBus url must start with redis://"),
+    ("ttl-zero", {"ttl": 0}, ValueError, r"RedisStopBus ttl must be"),
+    ("ttl-negative", {"ttl": -1}, ValueError, r"RedisStopBus ttl must be"),
+    ("ttl-nan", {"ttl": math.nan}, ValueError, r"RedisStopBus ttl must be"),
+    ("ttl-inf", {"ttl": math.inf}, ValueError, r"RedisStopBus ttl must be"),
+    ("ttl-under-a-ms", {"ttl": 0.0001}, ValueError, r"RedisStopBus ttl must be at least 0\.001"),
+    ("ttl-str", {"ttl": "600"}, TypeError, r"RedisStopBus ttl must be a number, not str"),
+    ("ttl-bool", {"ttl": True}, TypeError, r"RedisStopBus ttl must be a number, not bool"),
+    ("prefix-empty", {"prefix": ""}, ValueError, r"RedisStopBus prefix must not be empty"),
+    ("prefix-int", {"prefix": 1}, TypeError, r"RedisStopBus prefix must be a str"),
+    ("prefix-newline", {"prefix": "a\nb"}, ValueError, r"RedisStopBus prefix must not contain control"),
+    ("reconnect-zero", {"reconnect_max_delay": 0}, ValueError, r"RedisStopBus reconnect_max_delay must be"),
+    ("heartbeat-inf", {"heartbeat": math.inf}, ValueError, r"RedisStopBus heartbeat must be"),
+    ("connect-timeout-none", {"connect_timeout": None}, TypeError, r"RedisStopBus connect_timeout must be a number"),
+    ("io-timeout-negative", {"io_timeout": -0.5}, ValueError, r"RedisStopBus io_timeout must be"),
 ]
 
-
-@pytest.mark.parametrize(("options", "error", "match"), CONSTRUCTOR_ROWS)
-def test_constructor_arguments(options: dict[str, Any], error: type[Exception], match: str) -> None:
-    url = options.pop("url", URL)
-    with pytest.raises(error, match=match):
-        RedisStopBus(url, **options)
-
-
-STREAM_IDS: list[tuple[Any, type[Exception], str]] = [
-    ("", ValueError, "stream_id must not be empty"),
-    (None, TypeError, "stream_id must be a str, not NoneType"),
-    (b"abc", TypeError, "stream_id must be a str, not bytes"),
-    (42, TypeError, "stream_id must be a str, not int"),
-    ("a\x00b", ValueError, "stream_id must not contain control characters"),
-    ("line\nbreak", ValueError, "stream_id must not contain control characters"),
-    ("x" * 513, ValueError, "stream_id is too long: 513 bytes"),
-    ("é" * 257, ValueError, "stream_id is too long: 514 bytes"),
-    ("\ud800", ValueError, "stream_id is not valid Unicode"),
+_STREAM_IDS: list[tuple[str, Any, type[Exception], str]] = [
+    ("empty", "", ValueError, r"stream_id must not be empty"),
+    ("none", None, TypeError, r"stream_id must be a str, not NoneType"),
+    ("bytes", b"abc", TypeError, r"stream_id must be a str, not bytes"),
+    ("int", 42, TypeError, r"stream_id must be a str, not int"),
+    ("nul", "a\x00b", ValueError, r"stream_id must not contain control characters"),
+    ("newline", "line\nbreak", ValueError, r"stream_id must not contain control characters"),
+    ("too-long", "x" * 513, ValueError, r"stream_id is too long: 513 bytes"),
+    ("too-long-utf8", "é" * 257, ValueError, r"stream_id is too long: 514 bytes"),
+    ("surrogate", "\ud800", ValueError, r"stream_id is not valid Unicode"),
 ]
 
+_STOP_ARGUMENTS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
+    ("timeout-negative", {"timeout": -1}, ValueError, r"timeout must be >= 0"),
+    ("timeout-str", {"timeout": "1"}, TypeError, r"timeout must be a number"),
+    ("timeout-nan", {"timeout": math.nan}, ValueError, r"timeout must be"),
+    ("reason-bytes", {"reason": b"x"}, TypeError, r"reason must be None, a str or a JSON value, not bytes"),
+    ("reason-object", {"reason": object()}, TypeError, r"reason must be None, a str or a JSON value"),
+    ("reason-nan", {"reason": math.nan}, ValueError, r"reason cannot be encoded as JSON"),
+    ("reason-too-large", {"reason": "x" * 5000}, ValueError, r"reason is too large: at most 4096 bytes"),
+]
 
-def _calls(bus: RedisStopBus) -> dict[str, Callable[[Any], Any]]:
-    return {
-        "watch()": bus.watch,
-        "stop()": bus.stop,
-        "astop()": lambda stream_id: asyncio.run(bus.astop(stream_id)),
-    }
+ROWS: list[Row] = [
+    *(
+        Row(f"bus-{name}", f"{FLEET}:RedisStopBus", lambda e, o=options: _bus(**o), error, match)
+        for name, options, error, match in _CONSTRUCTOR
+    ),
+    *(
+        Row(
+            f"{method}-stream-id-{name}",
+            f"{FLEET}:RedisStopBus.{method}",
+            _calling(method, stream_id),
+            error,
+            rf"{method}\(\) {match}",
+            check=_not_started,
+        )
+        for method in ("watch", "stop", "astop")
+        for name, stream_id, error, match in _STREAM_IDS
+    ),
+    *(
+        Row(
+            f"{method}-{name}",
+            f"{FLEET}:RedisStopBus.{method}",
+            _calling(method, "s", **kwargs),
+            error,
+            rf"{method}\(\) {match}",
+            check=_not_started,
+        )
+        for method in ("stop", "astop")
+        for name, kwargs, error, match in _STOP_ARGUMENTS
+    ),
+    Row("close-timeout-inf", f"{FLEET}:RedisStopBus.close", _calling("close", math.inf), ValueError,
+        r"close\(\) timeout must be >= 0 and finite"),
+    Row("close-timeout-str", f"{FLEET}:RedisStopBus.close", _calling("close", "1"), TypeError,
+        r"close\(\) timeout must be a number, not str"),
+]  # fmt: skip
 
+EXEMPT: dict[str, str] = {
+    f"{FLEET}:StopRequested": "an exception type: the abort reason the bus builds, not built by callers",
+    f"{FLEET}:StopWatch": "built by RedisStopBus.watch, whose rows check its argument",
+}
 
-@pytest.mark.parametrize("call", ["watch()", "stop()", "astop()"])
-@pytest.mark.parametrize(("stream_id", "error", "match"), STREAM_IDS)
-def test_stream_ids(call: str, stream_id: Any, error: type[Exception], match: str) -> None:
-    bus = RedisStopBus(URL)
-    with pytest.raises(error, match=f"{call.replace('(', '[(]').replace(')', '[)]')} {match}"):
-        _calls(bus)[call](stream_id)
-    assert bus._runner is None  # refused before the bus started anything
-    assert not [t for t in threading.enumerate() if t.name == "abortkit-fleet"]
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"timeout": -1}, ValueError, "stop[(][)] timeout must be >= 0"),
-        ({"timeout": "1"}, TypeError, "stop[(][)] timeout must be a number"),
-        ({"timeout": math.nan}, ValueError, "stop[(][)] timeout"),
-        ({"reason": b"x"}, TypeError, "stop[(][)] reason must be None, a str or a JSON value, not bytes"),
-        ({"reason": object()}, TypeError, "stop[(][)] reason must be None, a str or a JSON value"),
-    ],
+TABLE = Table(
+    FLEET,
+    ROWS,
+    EXEMPT,
+    frozenset(f"{FLEET}:RedisStopBus.{method}" for method in ("watch", "stop", "astop", "close")),
 )
-def test_stop_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
-    bus = RedisStopBus(URL)
-    with pytest.raises(error, match=match):
-        bus.stop("s", **kwargs)
-    with pytest.raises(error, match=match.replace("stop[(]", "astop[(]")):
-        asyncio.run(bus.astop("s", **kwargs))
-    assert bus._runner is None
 
 
-def test_close_timeout(redis_server: RedisServer) -> None:
-    bus = RedisStopBus(redis_server.url)
-    with pytest.raises(ValueError, match=r"close[(][)] timeout must be"):
-        bus.close(timeout=math.inf)
-    with pytest.raises(TypeError, match=r"close[(][)] timeout must be a number"):
-        bus.close(timeout="1")  # type: ignore[arg-type]
-    bus.close()
+@pytest.fixture(scope="module")
+def server() -> Iterator[MockLLMServer]:
+    with MockLLMServer() as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("row", TABLE.params())
+def test_bad_input_is_refused_clearly_and_leaves_nothing(row: Row, server: MockLLMServer) -> None:
+    check_row(row, Env(server))
 
 
 def test_redis_server_without_the_executable_says_what_to_install() -> None:
-    # (its argument rows are in tests/reliability/test_bad_input.py, with every public name)
+    # (RedisServer's argument rows are in tests/testing/test_bad_input.py, with abortkit.testing)
     with pytest.raises(FileNotFoundError, match=r"no-such-redis-server.*apt-get install redis-server"):
         RedisServer(executable="no-such-redis-server")
