@@ -36,6 +36,7 @@ NAME = "fleet"
 LOST_AFTER = 10.0  # a watch not aborted this long after its start and its stop is lost
 SPREAD = 0.005
 NEAR = 0.0005
+RATE = 1000  # watch starts per second over the fleet
 
 
 # -- worker processes --------------------------------------------------------------------------
@@ -282,13 +283,17 @@ async def _watch_plan(bus: Any, plan: list[tuple[str, float]], start_at: float) 
         async with bus.watch(stream_id) as signal:
             loop = asyncio.get_running_loop()
             woken = asyncio.Event()
-            signal.add_listener(lambda: loop.call_soon_threadsafe(woken.set))
+
+            def on_abort() -> None:  # on the bus's thread, at the abort: not late by this loop's lag
+                aborted_at[stream_id] = time.monotonic() - start_at
+                loop.call_soon_threadsafe(woken.set)
+
+            signal.add_listener(on_abort)
             try:
                 await asyncio.wait_for(woken.wait(), LOST_AFTER + SPREAD)
             except asyncio.TimeoutError:
                 lost.append(stream_id)
                 return
-            aborted_at[stream_id] = time.monotonic() - start_at
             if signal.reason.reason != "race":
                 wrong.append(stream_id)
 
@@ -346,9 +351,11 @@ def _latency(watcher: _Process, stopper: _Process, trials: int, log: Callable[[s
     return {"samples": samples, "missing": dict(missing), "not_armed": not_armed}
 
 
-def _plans(count: int, seed: int, watchers: int, stoppers: int, prefix: str) -> tuple[list[Any], list[Any]]:
+def _plans(
+    count: int, seed: int, watchers: int, stoppers: int, prefix: str, rate: float = RATE
+) -> tuple[list[Any], list[Any]]:
     rng = random.Random(seed)
-    duration = count / 1000  # about 1,000 watch starts per second over the fleet
+    duration = count / rate
     watch_plans: list[list[tuple[str, float]]] = [[] for _ in range(watchers)]
     stop_plans: list[list[tuple[str, float]]] = [[] for _ in range(stoppers)]
     for n in range(count):
@@ -369,10 +376,11 @@ def _race(
     prefix: str,
     restart_at: float | None,
     log: Callable[[str], None],
+    rate: float = RATE,
 ) -> dict[str, Any]:
     import redis
 
-    watch_plans, stop_plans = _plans(count, seed, len(watchers), len(stoppers), prefix)
+    watch_plans, stop_plans = _plans(count, seed, len(watchers), len(stoppers), prefix, rate)
     start_at = time.monotonic() + 1.0
     for process, plan in zip(watchers, watch_plans, strict=True):
         process.send("race", plan, start_at)
@@ -416,7 +424,7 @@ def _race(
         server.start()
         restart["back_at"] = time.monotonic() - start_at
         log(f"  Redis killed at {restart['killed_at']:.2f} s, back at {restart['back_at']:.2f} s")
-    results = [process.recv(timeout=count / 1000 + LOST_AFTER * 3 + 60) for process in watchers]
+    results = [process.recv(timeout=count / rate + LOST_AFTER * 3 + 60) for process in watchers]
     stopped = [process.recv(timeout=60) for process in stoppers]
     done.set()
     sampler.join()
@@ -434,9 +442,15 @@ def _race(
     lost = [stream_id for result in results for stream_id in result["lost"]]
     wrong = [stream_id for result in results for stream_id in result["wrong"]]
     before = sum(1 for s in stop_times if s in start_times and stop_times[s] < start_times[s])
-    if restart:  # the bound: every stop pending during the outage has taken effect this long after
-        aborts = [at for result in results for at in result["aborted_at"].values()]
-        restart["last_abort_after_back"] = max(aborts) - restart["back_at"] if aborts else None
+    if restart:  # the bound: how long after Redis was back the streams caught by the outage stopped
+        caught = [
+            aborted - restart["back_at"]
+            for result in results
+            for stream_id, aborted in result["aborted_at"].items()
+            if restart["killed_at"] <= aborted and max(stop_times[stream_id], start_times[stream_id]) < restart["back_at"]
+        ]
+        restart["caught"] = len(caught)
+        restart["last_abort_after_back"] = max(caught) if caught else None
     log(f"  {count:,} streams: {len(lost)} lost, {len(wrong)} wrong reasons")
     return {
         "streams": count,

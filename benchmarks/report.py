@@ -516,11 +516,11 @@ def section_fleet(data: dict[str, Any]) -> list[str]:
         f"within {cfg['near'] * 1e3:g} ms), sent with `await bus.astop(id)`; each watch is `async with "
         f"bus.watch(id)` and waits for its abort; not aborted {cfg['lost_after']:g} s after both its start and its "
         "stop: lost. Abort delay: from the later of the watch start and the stop call (as they really happened) to "
-        "the abort seen in the watcher; schedule lateness: how late the processes started the watches and stops of "
-        "the plan (the machine's load). Connections: `CLIENT LIST` sampled every 50 ms during the run, the most "
-        "any one process held "
-        "(each bus names its subscriber `sub` and its command connection `cmd`). With restart: Redis killed with "
-        "SIGKILL (every key lost) a third into the run and started again 0.5 s later on the same port.",
+        "the abort, timed by an abort listener (on the watcher's bus thread). Schedule lateness: how late the "
+        "processes started the watches and stops of the plan (the machine's load). Connections: `CLIENT LIST` "
+        "sampled every 50 ms during the run, the most any one process held (each bus names its subscriber `sub` "
+        "and its command connection `cmd`). With restart: Redis killed with SIGKILL (every key lost) a third into "
+        "the run and started again 0.5 s later on the same port.",
         "",
     ]
     rows = []
@@ -562,8 +562,10 @@ def section_fleet(data: dict[str, Any]) -> list[str]:
         after = restart.get("last_abort_after_back")
         if after is not None:
             line += (
-                f"; the last abort of the run came {ms(after)} after Redis was back (the stated bound: "
-                f"`reconnect_max_delay`, {cfg['bus_defaults']['reconnect_max_delay']:g} s here, plus a few round trips)"
+                f"; {restart['caught']:,} streams were caught by the outage (stop and watch both begun before Redis "
+                f"was back, not yet aborted when it went), the last of them aborted {ms(after)} after Redis was back "
+                f"(the stated bound: `reconnect_max_delay`, {cfg['bus_defaults']['reconnect_max_delay']:g} s here, "
+                "plus a few round trips)"
             )
         out += [line + ".", ""]
     return out
