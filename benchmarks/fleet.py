@@ -434,11 +434,12 @@ def _race(
     start_times = {stream_id: at for result in results for stream_id, at in result["started_at"].items()}
     planned = {stream_id: offset for plan in (*watch_plans, *stop_plans) for stream_id, offset in plan}
     lateness = [at - planned[stream_id] for stream_id, at in (*stop_times.items(), *start_times.items())]
-    delays = [
-        aborted - max(stop_times[stream_id], start_times[stream_id])
-        for result in results
-        for stream_id, aborted in result["aborted_at"].items()
-    ]
+    delays, stop_first, watch_first = [], [], []
+    for result in results:
+        for stream_id, aborted in result["aborted_at"].items():
+            delay = aborted - max(stop_times[stream_id], start_times[stream_id])
+            delays.append(delay)
+            (stop_first if stop_times[stream_id] < start_times[stream_id] else watch_first).append(delay)
     lost = [stream_id for result in results for stream_id in result["lost"]]
     wrong = [stream_id for result in results for stream_id in result["wrong"]]
     before = sum(1 for s in stop_times if s in start_times and stop_times[s] < start_times[s])
@@ -459,6 +460,8 @@ def _race(
         "lost_count": len(lost),
         "wrong_count": len(wrong),
         "delays": delays,
+        "delays_stop_first": stop_first,  # found by the watch's read of the key
+        "delays_watch_first": watch_first,  # delivered by the published message
         "lateness": lateness,
         "peak_connections": {f"{role}:{pid}": n for (role, pid), n in sorted(peak.items())},
         "peak_subscriptions": {str(pid): n for pid, n in sorted(subscribed_peak.items())},

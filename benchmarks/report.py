@@ -556,6 +556,15 @@ def section_fleet(data: dict[str, Any]) -> list[str]:
         "CLIENT LIST samples",
     ]
     out += table(header, rows)
+    for label, run in (("random timing", data["random"]), ("Redis restarted mid-run", data["restart"])):
+        parts = []
+        for key, what in (("delays_stop_first", "stop first (the watch read it from the key)"),
+                          ("delays_watch_first", "watch first (the published message)")):  # fmt: skip
+            if run.get(key):
+                d = summary(run[key])
+                parts.append(f"{what}: {d['n']:,}, p50 {ms(d['p50'])}, p99 {ms(d['p99'])}")
+        if parts:
+            out += [f"Abort delay by order, {label}: " + "; ".join(parts) + ".", ""]
     restart = data["restart"].get("restart")
     if restart:
         line = f"Redis killed at {restart['killed_at']:.2f} s into the run, back at {restart['back_at']:.2f} s"
