@@ -3,7 +3,7 @@
 N ``AsyncOpenAI`` streams share one client (its connection limit raised). "abortkit": the client
 is instrumented and each stream is consumed like the providers do (request under
 ``abort_scope``, ``close_on_abort`` around ``abortable_iter``); "bare-shutdown": the floor from
-``abortkit.testing._baselines`` on a plain client, measured in the same run. Two more floors say
+``abortkit_cli.baselines`` on a plain client, measured in the same run. Two more floors say
 what the stack itself costs, whoever does the aborting: "task-cancel" cancels every consumer task
 with asyncio's own ``Task.cancel()`` (from one abort listener, through ``call_soon_threadsafe``):
 the cheapest unwinding the loop offers through the SDK, httpx2, httpcore2 and anyio (not a usable
@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 
 import httpx2
 import openai
+from abortkit_cli.baselines import abortkit_close_on_abort_async, bare_shutdown_async
 
 from abortkit import AbortController, AbortError, abort_scope, instrument
-from abortkit.testing._baselines import abortkit_close_on_abort_async, bare_shutdown_async
 from abortkit.testing._script import Script
 from abortkit.testing._server import MockLLMServer
 

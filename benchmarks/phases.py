@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from abortkit.testing._baselines import measure_unwind, measure_unwind_async
+from abortkit_cli.baselines import measure_unwind, measure_unwind_async
+
 from abortkit.testing._script import Script
 
 from ._common import (

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from abortkit.testing._baselines import ASYNC_STRATEGIES, SYNC_STRATEGIES, measure_unwind, measure_unwind_async
+from abortkit_cli.baselines import ASYNC_STRATEGIES, SYNC_STRATEGIES, measure_unwind, measure_unwind_async
+
 from abortkit.testing._script import Script
 
 from ._common import (

@@ -22,8 +22,8 @@ def test_readme_has_exactly_two_setup_commands() -> None:
     (setup,) = re.findall(r"## Set up\n.*?```sh\n(.*?)```", README.read_text(), flags=re.DOTALL)
     commands = [line for line in setup.splitlines() if line and not line.startswith("#")]
     assert commands == [
-        'pip install -e ".[testing]" -e ./providers && abortkit demo',
-        'pip install -e ".[test]" -e ./providers && python -m pytest',
+        'pip install -e . -e ./providers -e ./cli && abortkit demo',
+        'pip install -e ".[test]" -e ./providers -e ./cli && python -m pytest',
     ]
 
 

@@ -16,23 +16,25 @@ import threading
 import time
 from typing import Any, TextIO
 
+from abortkit import AbortController, AbortError, abort_on_sigint
+
 from ._endpoint import UsageError, describe_error, make_provider
-from ._errors import AbortError
-from ._sigint import abort_on_sigint
-from ._signal import AbortController
 
 __all__ = ["run_chat"]
 
 ESC = b"\x1b"
+STORY = (
+    "Once upon a time a streaming model kept talking and talking, and the user pressed "
+    "ESC to stop it; abortkit closed the socket at once, kept every word that had "
+    "arrived, and handed control back to the prompt. "
+)
 
 
 def _story() -> Any:
     """The embedded server's reply: a pause to "think", then words at a readable pace."""
-    from .testing import Gap, Script, Text
+    from abortkit.testing import Gap, Script, Text
 
-    words = ("Once upon a time a streaming model kept talking and talking, and the user pressed "
-             "ESC to stop it; abortkit closed the socket at once, kept every word that had "
-             "arrived, and handed control back to the prompt. ").split()
+    words = STORY.split()
     steps: list[Any] = [Gap(0.6)]
     for index in range(400):
         steps += [Text(words[index % len(words)] + " "), Gap(0.04)]
@@ -123,7 +125,7 @@ def run_chat(
     server: Any = None
     try:
         if base_url is None:
-            from .testing import MockLLMServer
+            from abortkit.testing import MockLLMServer
 
             server = MockLLMServer(default_script=_story()).start()
             base_url = {"openai-compatible": server.openai_base_url, "anthropic": server.anthropic_base_url,

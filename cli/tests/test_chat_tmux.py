@@ -54,7 +54,7 @@ class Pane:
 
 @pytest.fixture
 def pane() -> Iterator[Pane]:
-    created = Pane(f"{sys.executable} -m abortkit chat")
+    created = Pane(f"{sys.executable} -m abortkit_cli chat")
     yield created
     created.kill()
 

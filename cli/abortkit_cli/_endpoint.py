@@ -15,10 +15,8 @@ class UsageError(Exception):
 
 
 def make_provider(kind: str, base_url: str, model: str, api_key_env: str | None, *, api_key: str | None = None) -> Any:
-    try:
-        from abortkit_providers import AnthropicProvider, MinimaxProvider, OpenAICompatibleProvider
-    except ImportError:
-        raise UsageError("the providers are not installed: pip install abortkit-providers") from None
+    from abortkit_providers import AnthropicProvider, MinimaxProvider, OpenAICompatibleProvider
+
     if api_key is None:
         variable = api_key_env or KEY_VARIABLES[kind]
         api_key = os.environ.get(variable)

@@ -10,7 +10,7 @@ import time
 def test_demo_runs_every_cell_and_exits_zero() -> None:
     started = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-m", "abortkit", "demo", "--trials", "2"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "abortkit_cli", "demo", "--trials", "2"], capture_output=True, text=True, timeout=120
     )
     elapsed = time.monotonic() - started
     assert run.returncode == 0, run.stdout + run.stderr
@@ -24,5 +24,5 @@ def test_demo_runs_every_cell_and_exits_zero() -> None:
 
 
 def test_demo_rejects_bad_trials() -> None:
-    run = subprocess.run([sys.executable, "-m", "abortkit", "demo", "--trials", "0"], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "abortkit_cli", "demo", "--trials", "0"], capture_output=True, text=True)
     assert run.returncode == 2 and "--trials" in run.stderr

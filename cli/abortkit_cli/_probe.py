@@ -14,9 +14,9 @@ import threading
 import time
 from typing import Any, TextIO
 
+from abortkit import AbortController, AbortError
+
 from ._endpoint import UsageError, describe_error, make_provider
-from ._errors import AbortError
-from ._signal import AbortController
 
 __all__ = ["run_probe"]
 

@@ -16,9 +16,7 @@ import anthropic
 import httpx2
 import openai
 import pytest
-
-from abortkit import AbortController, AbortError
-from abortkit.testing._baselines import (
+from abortkit_cli.baselines import (
     ASYNC_STRATEGIES,
     SYNC_STRATEGIES,
     UnwindNotMeasured,
@@ -27,6 +25,8 @@ from abortkit.testing._baselines import (
     measure_unwind_async,
     polling_worker,
 )
+
+from abortkit import AbortController, AbortError
 from abortkit.testing._script import Gap, Script, Stall
 from abortkit.testing._server import MockLLMServer
 

@@ -15,8 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import AbortError
-from ._signal import AbortController
+from abortkit import AbortController, AbortError
 
 __all__ = ["PHASES", "Trial", "percentile", "run_trial", "run_trial_async", "summarize"]
 
@@ -39,7 +38,7 @@ class Trial:
 
 
 def _script(phase: str) -> Any:
-    from .testing import Gap, Script, Text
+    from abortkit.testing import Gap, Script, Text
 
     if phase == "waiting for headers":
         return Script.headers_after(30)

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ._trials import PHASES, Trial, run_trial, run_trial_async, summarize
+from .trials import PHASES, Trial, run_trial, run_trial_async, summarize
 
 __all__ = ["run_demo"]
 
@@ -36,7 +36,10 @@ def _progress(out: TextIO, trial_group: list[Trial]) -> None:
     first = trial_group[0]
     median, worst = summarize(trial_group)
     failures = [t.error for t in trial_group if t.error]
-    shown = "FAILED: " + failures[0] if failures else f"p50 {median * 1000:6.2f} ms  max {worst * 1000:6.2f} ms"  # type: ignore[operator]
+    if failures or median is None or worst is None:
+        shown = "FAILED: " + (failures[0] if failures else "no trial unwound")
+    else:
+        shown = f"p50 {median * 1000:6.2f} ms  max {worst * 1000:6.2f} ms"
     out.write(f"  {first.provider:<18} {first.mode:<5} {first.phase:<20} {shown}\n")
     out.flush()
 
@@ -70,7 +73,9 @@ def _run_baselines(server: Any, out: TextIO) -> list[tuple[str, list[float]]]:
     same server, same run, the openai SDK (sync), a 1 s thinking gap aborted 20 ms in."""
     import openai
 
-    from .testing import Script, _baselines
+    from abortkit.testing import Script
+
+    from . import baselines as _baselines
 
     client = openai.OpenAI(base_url=server.openai_base_url, api_key="demo-key", max_retries=0)
     messages: Any = [{"role": "user", "content": "Tell me a story."}]
@@ -118,14 +123,7 @@ def _table(groups: list[list[Trial]], baselines: list[tuple[str, list[float]]], 
 
 def run_demo(*, trials: int = 5, out: TextIO = sys.stdout) -> int:
     """Run the demo; returns the process exit status."""
-    try:
-        import abortkit_providers  # noqa: F401
-        import h11  # noqa: F401
-    except ImportError as missing:
-        out.write(f"abortkit demo needs the providers and the testing extra ({missing.name} is missing):\n"
-                  "  pip install 'abortkit[testing]' abortkit-providers\n")
-        return 2
-    from .testing import MockLLMServer
+    from abortkit.testing import MockLLMServer
 
     started = time.monotonic()
     out.write(f"abortkit demo: {len(PROVIDER_NAMES)} providers x sync/async x {len(PHASES)} phases, "

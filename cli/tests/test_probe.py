@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from abortkit_cli._probe import run_probe
 
-from abortkit._probe import run_probe
 from abortkit.testing import BufferingProxy, Gap, HTTPError, MockLLMServer, Script, Text
 
 KINDS = ["openai-compatible", "anthropic", "minimax"]
@@ -65,14 +65,14 @@ def test_probe_missing_key_and_unreachable_url_are_one_line_errors_without_trace
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env_run = subprocess.run(
-        [sys.executable, "-m", "abortkit", "probe", "--provider", "openai-compatible",
+        [sys.executable, "-m", "abortkit_cli", "probe", "--provider", "openai-compatible",
          "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m", "--api-key-env", "ABORTKIT_TEST_NO_SUCH_VAR"],
         capture_output=True, text=True, timeout=60,
     )
     assert env_run.returncode == 2
     assert env_run.stdout.strip().count("\n") == 0 and "ABORTKIT_TEST_NO_SUCH_VAR" in env_run.stdout
     unreachable = subprocess.run(
-        [sys.executable, "-m", "abortkit", "probe", "--provider", "openai-compatible",
+        [sys.executable, "-m", "abortkit_cli", "probe", "--provider", "openai-compatible",
          "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m", "--api-key-env", "PATH"],
         capture_output=True, text=True, timeout=120,
     )

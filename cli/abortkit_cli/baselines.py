@@ -44,10 +44,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import suppress
 from typing import Any, Protocol, TypeVar
 
-from .._close import close_on_abort
-from .._errors import AbortError
-from .._iter import abortable_iter
-from .._signal import AbortController, AbortSignal
+from abortkit import AbortController, AbortError, AbortSignal, abortable_iter, close_on_abort
 
 __all__ = [
     "ASYNC_STRATEGIES",

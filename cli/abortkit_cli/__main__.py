@@ -1,4 +1,4 @@
-"""``abortkit`` command line: ``demo``, ``probe`` and ``chat``."""
+"""The ``abortkit`` command line: ``demo``, ``probe`` and ``chat`` (also ``python -m abortkit_cli``)."""
 
 from __future__ import annotations
 
