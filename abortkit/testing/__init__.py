@@ -19,14 +19,19 @@
 * A pytest plugin (entry point ``pytest11``) with fixtures ``mock_llm_server``,
   ``mock_llm_server_tls``, ``abort_controller`` and ``race_runner``.
 
-Needs the ``testing`` extra (``pip install abortkit[testing]``). Names are imported
-lazily, so that the pytest plugin costs nothing where the extra is not installed.
+The server and the proxy need the ``mock-server`` extra (h11; trustme for TLS), the race
+harness the ``race`` extra (hypothesis); ``pip install 'abortkit[testing]'`` installs both,
+and pytest. Names are imported lazily, so that the pytest plugin costs nothing where the
+extras are not installed, and a missing one is named in one line (an ``ImportError``:
+``... needs h11, which is not installed: pip install 'abortkit[mock-server]'``).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from ._extras import missing_extra
 
 if TYPE_CHECKING:
     from ._proxy import BufferingProxy, ClientAbort, ProxyMode
@@ -132,7 +137,14 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'abortkit.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    try:
+        imported = importlib.import_module(f"{__name__}.{module}")
+    except ImportError as error:
+        missing = missing_extra(error, f"{__name__}.{name}")
+        if missing is None:
+            raise
+        raise missing from None  # the message names the module and the extra
+    value = getattr(imported, name)
     globals()[name] = value
     return value
 

@@ -14,6 +14,8 @@ import ssl
 import tempfile
 from typing import TYPE_CHECKING
 
+from ._extras import missing_extra
+
 if TYPE_CHECKING:
     import trustme
 
@@ -30,8 +32,11 @@ class TLSMaterial:
     def __init__(self, host: str) -> None:
         try:
             import trustme
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise RuntimeError("TLS needs the 'trustme' package: pip install 'abortkit[testing]'") from exc
+        except ImportError as error:
+            missing = missing_extra(error, "abortkit.testing over TLS (tls=True)")
+            if missing is None:
+                raise
+            raise missing from None  # the message names the module and the extra
         self.ca: trustme.CA = trustme.CA()
         names = {host, "127.0.0.1", "localhost"}
         self._server_cert = self.ca.issue_cert(*sorted(names))

@@ -133,7 +133,9 @@ def run_chat(
             provider = make_provider(kind, base_url, model, api_key_env, api_key="mock-key")
         else:
             provider = make_provider(kind, base_url, model, api_key_env)
-    except UsageError as error:
+    except (UsageError, ImportError) as error:  # ImportError: a missing extra, named in its message
+        if server is not None:
+            server.stop()
         out.write(f"abortkit chat: {error}\n")
         return 2
     out.write(f"abortkit chat with {kind} at {base_url}\n"

@@ -123,8 +123,11 @@ def _table(groups: list[list[Trial]], baselines: list[tuple[str, list[float]]], 
 
 def run_demo(*, trials: int = 5, out: TextIO = sys.stdout) -> int:
     """Run the demo; returns the process exit status."""
-    from abortkit.testing import MockLLMServer
-
+    try:
+        from abortkit.testing import MockLLMServer
+    except ImportError as missing:  # a missing extra, named in the message
+        out.write(f"abortkit demo: {missing}\n")
+        return 2
     started = time.monotonic()
     out.write(f"abortkit demo: {len(PROVIDER_NAMES)} providers x sync/async x {len(PHASES)} phases, "
               f"{trials} trials each, on the embedded mock LLM server\n")
