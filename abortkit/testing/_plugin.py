@@ -1,58 +1,26 @@
-"""The pytest plugin (entry point ``pytest11``), loaded by every pytest run in an
-environment where abortkit is installed. It imports nothing heavy at load time: the
-server and the harness are imported by the fixtures that use them, so a project
-that installed abortkit without its ``testing`` extra is not affected.
+"""The pytest plugin (entry point ``pytest11``): fixtures ``mock_llm_server``,
+``mock_llm_server_tls``, ``abort_controller`` and ``race_runner``.
+
+pytest imports this module at the start of every run in an environment where abortkit is
+installed, whether or not the project uses abortkit, so importing it must cost nothing:
+it imports no pytest, no asyncio and none of the library, and registers the fixtures
+(``_fixtures``) when pytest configures itself. Fixtures of a plugin that is not a
+conftest are visible everywhere and are overridden by a conftest's fixture of the same
+name, as when they were defined here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
-
-import pytest
-
-from abortkit import AbortController
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from abortkit.testing import MockLLMServer, RacePlan, RaceResult
+    import pytest
+
+FIXTURES = "abortkit.testing.fixtures"
+"""The name under which the fixtures' module is registered (``pytest -p no:abortkit`` drops both)."""
 
 
-@pytest.fixture
-def abort_controller() -> AbortController:
-    """A fresh ``AbortController`` for one test."""
-    return AbortController()
+def pytest_configure(config: pytest.Config) -> None:
+    from . import _fixtures
 
-
-@pytest.fixture
-def mock_llm_server() -> Iterator[MockLLMServer]:
-    """A plain-HTTP mock LLM server on 127.0.0.1, fresh for each test."""
-    from abortkit.testing import MockLLMServer
-
-    with MockLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def mock_llm_server_tls() -> Iterator[MockLLMServer]:
-    """The mock LLM server over TLS (trustme CA: see ``server.ssl_context()``)."""
-    from abortkit.testing import MockLLMServer
-
-    with MockLLMServer(tls=True) as server:
-        yield server
-
-
-@pytest.fixture
-def race_runner() -> Callable[..., RaceResult]:
-    """``race_runner(body, plan, **options)``: ``run_race`` whose result is checked.
-
-    Raises ``AssertionError`` naming every broken invariant (with the race's timeline);
-    returns the ``RaceResult`` for further assertions.
-    """
-    from abortkit.testing import run_race
-
-    def run(body: Callable[..., Any], plan: RacePlan, *, max_unwind: float = 1.0, **options: Any) -> RaceResult:
-        result = run_race(body, plan, **options)
-        result.check(max_unwind=max_unwind)
-        return result
-
-    return run
+    if not config.pluginmanager.has_plugin(FIXTURES):
+        config.pluginmanager.register(_fixtures, FIXTURES)
