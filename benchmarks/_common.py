@@ -214,21 +214,20 @@ def answering(server: MockLLMServer, script: Any) -> Iterator[None]:
 # -- providers -----------------------------------------------------------------------------------
 
 
-def provider(kind: str, server: MockLLMServer, asynchronous: bool) -> Any:
-    """An abortkit provider (``openai``, ``anthropic`` or ``minimax``) on the mock server.
+def provider(name: str, server: MockLLMServer, asynchronous: bool) -> Any:
+    """The abortkit provider ``name`` (see ``abortkit_providers.registry``) on the mock server.
 
     Given its own httpx2 client (so TLS trusts the mock CA); the provider instruments it.
     """
-    from abortkit_providers import AnthropicProvider, MinimaxProvider, OpenAICompatibleProvider
+    from abortkit_providers import registry
 
+    spec = registry.get(name)
     verify = server.ssl_context() if server.tls else True
     http: Any = httpx2.AsyncClient(verify=verify) if asynchronous else httpx2.Client(verify=verify)
-    cls, base_url = {
-        "openai": (OpenAICompatibleProvider, server.openai_base_url),
-        "anthropic": (AnthropicProvider, server.anthropic_base_url),
-        "minimax": (MinimaxProvider, server.minimax_base_url),
-    }[kind]
-    return cls(base_url=base_url, api_key="x", model=MODEL, max_retries=0, http_client=http)
+    return spec.create(
+        base_url=spec.base_url_of(server), api_key="x", model=MODEL, asynchronous=asynchronous, max_retries=0,
+        http_client=http,
+    )
 
 
 def provider_call(target: Any, signal: Any, on_item: Any) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from abortkit_cli.baselines import measure_unwind, measure_unwind_async
+from abortkit_providers import registry
 
 from abortkit.testing._script import Script
 
@@ -30,7 +31,7 @@ from ._common import (
 )
 
 NAME = "phases"
-PROVIDERS = ("openai", "anthropic", "minimax")
+PROVIDERS = tuple(registry.PROVIDERS)
 ABORT_WINDOW = (0.020, 0.050)
 HEADERS_ABORT_AFTER = 0.050
 BURST_CHUNKS = 5000

@@ -36,6 +36,7 @@ GAP = 1.0
 CLOSE_ONLY_GAP = 0.5
 ABORT_WINDOW = (0.020, 0.050)
 PROVIDER = "abortkit-provider"
+PROVIDER_ON = {"openai": "openai-compatible", "anthropic": "anthropic"}  # the provider built on each SDK
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _sync_cell(target: Target, cfg: Config, rng: random.Random) -> dict[str, Any
     sockets_before = open_sockets()
     first = server.request_count
     client = target.sync_client()
-    prov = provider(target.sdk, server, asynchronous=False)
+    prov = provider(PROVIDER_ON[target.sdk], server, asynchronous=False)
     runners: dict[str, tuple[Callable[..., object], Callable[[], Any]]] = {
         name: (strategy, lambda: target.open_sync(client)) for name, strategy in SYNC_STRATEGIES.items()
     }
@@ -100,7 +101,7 @@ async def _async_cell(target: Target, cfg: Config, rng: random.Random) -> dict[s
     sockets_before = open_sockets()
     first = server.request_count
     client = target.async_client()
-    prov = provider(target.sdk, server, asynchronous=True)
+    prov = provider(PROVIDER_ON[target.sdk], server, asynchronous=True)
 
     async def open_stream() -> Any:
         return await target.open_async(client)

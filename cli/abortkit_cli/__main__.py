@@ -7,25 +7,45 @@ import sys
 
 __all__ = ["main"]
 
-PROVIDERS = ("openai-compatible", "anthropic", "minimax")
+
+def _providers_epilog() -> str:
+    """Per provider: the --base-url form it wants and the variable its key is read from."""
+    from abortkit_providers import registry  # imports no SDK: --help stays fast
+
+    width = max(len(spec.name) for spec in registry.SPECS)
+    lines = ["providers (--base-url form; API key variable):"]
+    for spec in registry.SPECS:
+        key = spec.key_variable + ("" if spec.key_required else ", optional")
+        lines.append(f"  {spec.name:<{width}}  {spec.base_url_form}; {key}")
+    return "\n".join(lines).replace("%", "%%")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from abortkit_providers import registry
+
+    providers = tuple(registry.PROVIDERS)
     parser = argparse.ArgumentParser(prog="abortkit", description="Make a streaming LLM call stop now.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="abort every provider in every phase on the embedded mock server")
     demo.add_argument("--trials", type=int, default=5, help="trials per provider/mode/phase (default 5)")
 
-    probe = commands.add_parser("probe", help="check that an abort really stops a call to a real endpoint")
-    probe.add_argument("--provider", choices=PROVIDERS, required=True)
-    probe.add_argument("--base-url", required=True)
+    epilog, raw = _providers_epilog(), argparse.RawDescriptionHelpFormatter
+    probe = commands.add_parser(
+        "probe", help="check that an abort really stops a call to a real endpoint", epilog=epilog, formatter_class=raw
+    )
+    probe.add_argument("--provider", choices=providers, required=True)
+    probe.add_argument("--base-url", required=True, help="the endpoint, in the provider's form (below)")
     probe.add_argument("--model", required=True)
     probe.add_argument("--api-key-env", help="environment variable holding the key (default: the SDK's usual one)")
 
-    chat = commands.add_parser("chat", help="chat in the terminal; ESC or Ctrl-C cancels the reply")
-    chat.add_argument("--provider", choices=PROVIDERS, default="openai-compatible")
-    chat.add_argument("--base-url", help="a real endpoint (default: the embedded mock server)")
+    chat = commands.add_parser(
+        "chat", help="chat in the terminal; ESC or Ctrl-C cancels the reply", epilog=epilog, formatter_class=raw
+    )
+    chat.add_argument("--provider", choices=providers, default="openai-compatible")
+    chat.add_argument(
+        "--base-url", help="a real endpoint, in the provider's form (below; default: the embedded mock server)"
+    )
     chat.add_argument("--model", default="mock-model")
     chat.add_argument("--api-key-env", help="environment variable holding the key (default: the SDK's usual one)")
     return parser

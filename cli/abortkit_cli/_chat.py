@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Any, TextIO
 
+from abortkit_providers import registry
+
 from abortkit import AbortController, AbortError, abort_on_sigint
 
 from ._endpoint import UsageError, describe_error, make_provider
@@ -128,8 +130,7 @@ def run_chat(
             from abortkit.testing import MockLLMServer
 
             server = MockLLMServer(default_script=_story()).start()
-            base_url = {"openai-compatible": server.openai_base_url, "anthropic": server.anthropic_base_url,
-                        "minimax": server.minimax_base_url}[kind]
+            base_url = registry.get(kind).base_url_of(server)
             provider = make_provider(kind, base_url, model, api_key_env, api_key="mock-key")
         else:
             provider = make_provider(kind, base_url, model, api_key_env)

@@ -13,22 +13,24 @@ import sys
 import time
 from typing import Any, TextIO
 
+from abortkit_providers import registry
+
 from .trials import PHASES, Trial, run_trial, run_trial_async, summarize
 
 __all__ = ["run_demo"]
 
-PROVIDER_NAMES = ("openai-compatible", "anthropic", "minimax")
+# Providers an abort stops in every phase, sync and async (Bedrock cannot wake a blocked read yet).
+DEMO_SPECS = tuple(spec for spec in registry.SPECS if spec.has_async and spec.wakes_blocked_reads)
+PROVIDER_NAMES = tuple(spec.name for spec in DEMO_SPECS)
 TARGET_P99_MS = 5.0
 
 
 def _providers(server: Any, asynchronous: bool) -> dict[str, Any]:
-    from abortkit_providers import AnthropicProvider, MinimaxProvider, OpenAICompatibleProvider
-
-    common: dict[str, Any] = {"api_key": "demo-key", "model": "demo-model"}
     return {
-        "openai-compatible": OpenAICompatibleProvider(base_url=server.openai_base_url, **common),
-        "anthropic": AnthropicProvider(base_url=server.anthropic_base_url, **common),
-        "minimax": MinimaxProvider(base_url=server.minimax_base_url, **common),
+        spec.name: spec.create(
+            base_url=spec.base_url_of(server), api_key="demo-key", model="demo-model", asynchronous=asynchronous
+        )
+        for spec in DEMO_SPECS
     }
 
 

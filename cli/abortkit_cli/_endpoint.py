@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
-__all__ = ["KEY_VARIABLES", "UsageError", "describe_error", "make_provider"]
+from abortkit_providers import Provider, registry
 
-KEY_VARIABLES = {"openai-compatible": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "minimax": "MINIMAX_API_KEY"}
+__all__ = ["UsageError", "describe_error", "make_provider"]
 
 
 class UsageError(Exception):
     """A problem with what the user gave us: printed as one line, no traceback."""
 
 
-def make_provider(kind: str, base_url: str, model: str, api_key_env: str | None, *, api_key: str | None = None) -> Any:
-    from abortkit_providers import AnthropicProvider, MinimaxProvider, OpenAICompatibleProvider
+def make_provider(
+    kind: str, base_url: str, model: str, api_key_env: str | None, *, api_key: str | None = None
+) -> Provider:
+    """The ``kind`` provider (a name in ``abortkit_providers.registry``) for ``base_url``.
 
+    The key comes from ``api_key`` if given, else from the variable ``api_key_env`` names,
+    else from the provider's usual variable (``OPENAI_API_KEY``...).
+    """
+    spec = registry.get(kind)
     if api_key is None:
-        variable = api_key_env or KEY_VARIABLES[kind]
+        variable = api_key_env or spec.key_variable
         api_key = os.environ.get(variable)
-        if not api_key:
+        if not api_key and spec.key_required:
             raise UsageError(f"no API key: set {variable} (or name another variable with --api-key-env)")
-    cls: Any = {"openai-compatible": OpenAICompatibleProvider, "anthropic": AnthropicProvider,
-                "minimax": MinimaxProvider}[kind]
+        api_key = api_key or "none"  # an endpoint that takes no key (a local Ollama) ignores it
     try:
-        return cls(base_url=base_url, api_key=api_key, model=model)
-    except (TypeError, ValueError) as error:
+        return spec.create(base_url=base_url, api_key=api_key, model=model)
+    except (TypeError, ValueError, ImportError) as error:  # ImportError: its SDK's extra, named
         raise UsageError(str(error)) from None
 
 

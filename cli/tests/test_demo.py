@@ -6,6 +6,9 @@ import subprocess
 import sys
 import time
 
+from abortkit_cli._demo import DEMO_SPECS
+from abortkit_cli.trials import PHASES
+
 
 def test_demo_runs_every_cell_and_exits_zero() -> None:
     started = time.monotonic()
@@ -16,10 +19,11 @@ def test_demo_runs_every_cell_and_exits_zero() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     table = [line for line in run.stdout.splitlines() if line.startswith("| ")]
     provider_rows = [line for line in table if line.rstrip().endswith("| ok     |")]
-    assert len(provider_rows) == 3 * 2 * 4, run.stdout  # providers x sync/async x phases
+    cells = len(DEMO_SPECS) * 2 * len(PHASES)  # providers x sync/async x phases
+    assert len(provider_rows) == cells, run.stdout
     assert any("seed close-only" in line for line in table)
     assert any("polling worker" in line for line in table)
-    assert "all 48 aborts unwound" in run.stdout
+    assert f"all {cells * 2} aborts unwound" in run.stdout
     assert elapsed < 60
 
 

@@ -9,10 +9,13 @@ import sys
 
 import pytest
 from abortkit_cli._probe import run_probe
+from abortkit_providers import registry
 
 from abortkit.testing import BufferingProxy, Gap, HTTPError, MockLLMServer, Script, Text
 
-KINDS = ["openai-compatible", "anthropic", "minimax"]
+# The probe counts the connections left open through the openai/anthropic SDKs' httpx pool;
+# for the other SDKs it reports "connection unknown", and Bedrock cannot wake a blocked read.
+KINDS = ["openai-compatible", "openai-responses", "anthropic", "minimax"]
 
 
 def model_like() -> Script:
@@ -24,8 +27,7 @@ def model_like() -> Script:
 
 
 def url_for(kind: str, endpoint: MockLLMServer | BufferingProxy) -> str:
-    return {"openai-compatible": endpoint.openai_base_url, "anthropic": endpoint.anthropic_base_url,
-            "minimax": endpoint.minimax_base_url}[kind]
+    return registry.get(kind).base_url_of(endpoint)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -9,16 +9,7 @@ from typing import Any
 import boto3
 import httpx2
 import ollama
-from abortkit_providers import (
-    AnthropicProvider,
-    BedrockProvider,
-    GeminiProvider,
-    MinimaxProvider,
-    OllamaProvider,
-    OpenAICompatibleProvider,
-    OpenAIResponsesProvider,
-    Provider,
-)
+from abortkit_providers import Provider, registry
 from botocore.config import Config
 
 from abortkit import AbortController
@@ -26,18 +17,9 @@ from abortkit.testing import BufferingProxy, MockLLMServer
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 HANG_BOUND = 0.1  # 20x the 5 ms p99 target: catches a hang; the benchmarks prove the target
-PROVIDERS = ["openai-compatible", "openai-responses", "anthropic", "minimax", "gemini", "ollama", "bedrock"]
-ASYNC_PROVIDERS = [kind for kind in PROVIDERS if kind != "bedrock"]  # boto3 has no async client
+PROVIDERS = list(registry.PROVIDERS)
+ASYNC_PROVIDERS = [spec.name for spec in registry.SPECS if spec.has_async]  # boto3 has no async client
 
-CLASSES: dict[str, Any] = {
-    "openai-compatible": OpenAICompatibleProvider,
-    "openai-responses": OpenAIResponsesProvider,
-    "anthropic": AnthropicProvider,
-    "minimax": MinimaxProvider,
-    "gemini": GeminiProvider,
-    "ollama": OllamaProvider,
-    "bedrock": BedrockProvider,
-}
 STOP_REASONS = {  # what each provider reports for a normal end of turn
     "openai-compatible": "stop",
     "openai-responses": "completed",
@@ -49,37 +31,27 @@ STOP_REASONS = {  # what each provider reports for a normal end of turn
 }
 
 
-def base_url(kind: str, url_of: Any) -> str:
-    return {
-        "openai-compatible": url_of.openai_base_url,
-        "openai-responses": url_of.openai_base_url,
-        "anthropic": url_of.anthropic_base_url,
-        "minimax": url_of.minimax_base_url,
-        "gemini": url_of.gemini_base_url,
-        "ollama": url_of.ollama_base_url,
-        "bedrock": url_of.bedrock_base_url,
-    }[kind]
-
-
 def make_provider(
     kind: str, server: MockLLMServer, *, asynchronous: bool, via: Any = None, **options: Any
 ) -> Provider:
     """A provider of ``kind`` talking to ``server`` (or to ``via``, a proxy in front of it),
     trusting the server's CA: through its own httpx2 client where the SDK takes one, else
     through an SDK client built to trust it (ollama, boto3)."""
+    spec = registry.get(kind)
     endpoint = via if via is not None else server
-    url = base_url(kind, endpoint)
+    url = spec.base_url_of(endpoint)
     verify: Any = server.ssl_context() if server.tls else True
-    common: dict[str, Any] = {"base_url": url, "api_key": "sk-test", "model": "m", **options}
+    common: dict[str, Any] = {"base_url": url, "api_key": "sk-test", "model": "m", "asynchronous": asynchronous,
+                              **options}
     if kind == "ollama":
         sdk = (ollama.AsyncClient if asynchronous else ollama.Client)(host=url, verify=verify)
-        return OllamaProvider(**common, **({"async_client": sdk} if asynchronous else {"client": sdk}))
+        return spec.create(**common, **({"async_client": sdk} if asynchronous else {"client": sdk}))
     if kind == "bedrock":
         common["api_key"] = "AKIDMOCK:mock-secret"
         common.setdefault("client", bedrock_client(server, url, common.get("max_retries", 2)))
-        return BedrockProvider(**common)
+        return spec.create(**common)
     http = httpx2.AsyncClient(verify=verify) if asynchronous else httpx2.Client(verify=verify)
-    return CLASSES[kind](**common, http_client=http)  # type: ignore[no-any-return]
+    return spec.create(**common, http_client=http)
 
 
 def bedrock_client(server: MockLLMServer, url: str, max_retries: int = 2, connect_timeout: float = 60.0) -> Any:

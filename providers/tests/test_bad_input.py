@@ -23,13 +23,12 @@ from abortkit_providers import (
     BedrockProvider,
     ChatResult,
     GeminiProvider,
-    MinimaxProvider,
     OllamaProvider,
     OpenAICompatibleProvider,
-    OpenAIResponsesProvider,
     Provider,
     ToolCall,
     Usage,
+    registry,
 )
 from google import genai
 from google.genai import _api_client as genai_api_client
@@ -46,8 +45,8 @@ class ProviderEnv(Env):
     """``Env`` with a provider on the row's live server."""
 
     def provider(self, cls: type[Provider] = OpenAICompatibleProvider, **options: Any) -> Any:
-        openai_like = cls in (OpenAICompatibleProvider, OpenAIResponsesProvider)
-        base_url = self.server.openai_base_url if openai_like else self.server.anthropic_base_url
+        (spec,) = [spec for spec in registry.SPECS if spec.provider_class() is cls]
+        base_url = spec.base_url_of(self.server)
         api_key = "AKIDMOCK:mock-secret" if cls is BedrockProvider else "sk-test"
         merged: dict[str, Any] = {"base_url": base_url, "api_key": api_key, "model": "m", "max_retries": 0}
         merged.update(options)
@@ -73,15 +72,7 @@ def _achat(env: ProviderEnv, **kwargs: Any) -> object:
     return asyncio.run(env.provider().achat_stream_response(**kwargs))
 
 
-ALL_PROVIDERS: tuple[type[Provider], ...] = (
-    OpenAICompatibleProvider,
-    OpenAIResponsesProvider,
-    AnthropicProvider,
-    MinimaxProvider,
-    GeminiProvider,
-    OllamaProvider,
-    BedrockProvider,
-)
+ALL_PROVIDERS: tuple[type[Provider], ...] = tuple(spec.provider_class() for spec in registry.SPECS)
 GENAI_POOL_PER_LOOP = hasattr(genai_api_client, "_PerLoopAsyncClientMixin")
 """google-genai 3.x's default async client keeps one pool per event loop (refused); 2.x's does not."""
 CLIENT_KINDS: dict[type[Provider], str] = {  # how each refuses a client that is not its SDK's

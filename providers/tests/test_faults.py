@@ -29,7 +29,7 @@ import anthropic
 import httpx2
 import openai
 import pytest
-from abortkit_providers import AnthropicProvider, ChatResult, MinimaxProvider, OpenAICompatibleProvider
+from abortkit_providers import ChatResult, registry
 from provider_helpers import MESSAGES
 
 from abortkit import AbortController, AbortError
@@ -38,7 +38,7 @@ from abortkit.testing._script import Gap, Malformed, Reset, Stall, StreamError, 
 
 READ_TIMEOUT = 0.6
 UNWIND_BOUND = 1.0
-KINDS = ["openai", "anthropic", "minimax"]
+KINDS = ["openai-compatible", "anthropic", "minimax"]
 MODES = ["sync", "async"]
 
 # -- the faults and what each SDK raises for them ---------------------------------------------------
@@ -67,7 +67,7 @@ _ANTHROPIC_EXPECTED: dict[str, type[BaseException] | None] = {
     "http-500": anthropic.InternalServerError,
     "stream-error": anthropic.APIStatusError,
 }
-EXPECTED = {"openai": _OPENAI_EXPECTED, "anthropic": _ANTHROPIC_EXPECTED, "minimax": _ANTHROPIC_EXPECTED}
+EXPECTED = {"openai-compatible": _OPENAI_EXPECTED, "anthropic": _ANTHROPIC_EXPECTED, "minimax": _ANTHROPIC_EXPECTED}
 
 
 def fault_script(name: str, lead: float) -> Script | HTTPError:
@@ -109,16 +109,12 @@ def make_provider(
 ) -> Any:
     """A provider on the mock server. ``own_clients``: pass SDK clients built here (0.6 s read
     timeout, no retries); otherwise let the provider build them from ``options``."""
-    cls: Any = {"openai": OpenAICompatibleProvider, "anthropic": AnthropicProvider, "minimax": MinimaxProvider}[kind]
-    url = {
-        "openai": server.openai_base_url,
-        "anthropic": server.anthropic_base_url,
-        "minimax": server.minimax_base_url,
-    }[kind]
+    spec = registry.get(kind)
+    url = spec.base_url_of(server)
     if own_clients:
         timeout = httpx2.Timeout(5.0, read=READ_TIMEOUT)
         sdk: Any
-        if kind == "openai":
+        if kind == "openai-compatible":
             sdk = (openai.AsyncOpenAI if asynchronous else openai.OpenAI)(
                 base_url=server.openai_base_url, api_key="sk", max_retries=0, timeout=timeout
             )
@@ -127,7 +123,7 @@ def make_provider(
                 base_url=url, api_key="sk", max_retries=0, timeout=timeout
             )
         options["async_client" if asynchronous else "client"] = sdk
-    return cls(base_url=url, api_key="sk", model="m", **options)
+    return spec.create(base_url=url, api_key="sk", model="m", asynchronous=asynchronous, **options)
 
 
 @dataclass
@@ -361,7 +357,7 @@ def test_a_500_after_the_default_retries_keeps_its_type(server: MockLLMServer, k
         call = runner.call(provider, "http-500", HTTPError(500, retry_after=0.01), delay=None)
     finally:
         runner.close()
-    expected = openai.InternalServerError if kind == "openai" else anthropic.InternalServerError
+    expected = openai.InternalServerError if kind == "openai-compatible" else anthropic.InternalServerError
     assert type(call.outcome) is expected, _describe(call.outcome)
     assert server.request_count == 3
     assert {r.headers.get("x-stainless-retry-count") for r in server.requests} == {"0", "1", "2"}
@@ -378,7 +374,7 @@ def test_provider_built_clients_with_max_retries_0_fail_fast(server: MockLLMServ
         call = runner.call(provider, "http-429", HTTPError(429, retry_after=5), delay=None)
     finally:
         runner.close()
-    expected = openai.RateLimitError if kind == "openai" else anthropic.RateLimitError
+    expected = openai.RateLimitError if kind == "openai-compatible" else anthropic.RateLimitError
     assert type(call.outcome) is expected, _describe(call.outcome)
     assert call.ended_at - call.started_at < 2.0 and server.request_count == 1
 
