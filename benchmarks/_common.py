@@ -1,11 +1,13 @@
-"""What every benchmark shares: machine description, statistics, SDK clients on the mock server."""
+"""What every benchmark shares: machine description, socket counts, SDK clients on the mock server.
+
+Statistics (the one percentile) are ``abortkit_cli.stats``, shared with ``abortkit demo``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
 import importlib.metadata
-import math
 import os
 import platform
 import time
@@ -81,30 +83,6 @@ def machine() -> dict[str, Any]:
         "os": platform.platform(),
         "packages": {name: _version(name) for name in PACKAGES},
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-# -- statistics ----------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default); q in [0, 100]."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summary(values: Sequence[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "min": min(values) if values else math.nan,
-        "p50": percentile(values, 50),
-        "p99": percentile(values, 99),
-        "max": max(values) if values else math.nan,
     }
 
 

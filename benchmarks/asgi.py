@@ -31,11 +31,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+from abortkit_cli.stats import summary
 
 from abortkit.asgi import AbortOnDisconnect, request_signal
 from abortkit.testing._asgi_server import SERVERS, running
-
-from ._common import summary
 
 PHASES = ("waiting", "mid-stream")
 SERIES = ("abortkit", "floor")

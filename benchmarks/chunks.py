@@ -17,10 +17,11 @@ remote server.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
+
+from abortkit_cli.stats import median
 
 from abortkit import AbortController, abort_scope, abortable_iter, close_on_abort, instrument
 from abortkit.testing._script import Script
@@ -146,7 +147,7 @@ async def _async_mode(target: Target, plan: dict[int, int]) -> dict[str, Any]:
 def paired_overhead(times: dict[str, dict[str, list[float]]], clock: str = "cpu") -> float:
     """Median over the pairs of (abortkit - sdk), in seconds per call."""
     pairs = zip(times["abortkit"][clock], times["sdk"][clock], strict=True)
-    return statistics.median(a - s for a, s in pairs)
+    return median(a - s for a, s in pairs)
 
 
 def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx2
 import openai
 from abortkit_cli.baselines import abortkit_close_on_abort_async, bare_shutdown_async
+from abortkit_cli.stats import median
 
 from abortkit import AbortController, AbortError, abort_scope, instrument
 from abortkit.testing._script import Script
@@ -175,7 +176,7 @@ async def _trial(server: MockLLMServer, n: int, strategy: str) -> dict[str, Any]
         "n": n,
         "setup_s": (aborted_at or time.perf_counter()) - setup,
         "all_unwound_s": done[-1] - aborted_at if aborted_at is not None and done else None,
-        "median_unwound_s": done[len(done) // 2] - aborted_at if aborted_at is not None and done else None,
+        "median_unwound_s": median(done) - aborted_at if aborted_at is not None and done else None,
         "abort_call_s": stamps["returned"] - aborted_at if aborted_at is not None else None,
         "aborted": len(done),
         "failed_before_abort": len(before),

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import queue
 import random
-import statistics
 import threading
 import time
 import timeit
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from abortkit_cli.stats import median, percentile, summary
+
 from abortkit import AbortController, AbortError, abort_scope, abortable_iter
 from abortkit._network import AbortableNetworkStream
-
-from ._common import summary
 
 ITER_NAME = "iter"
 LISTENERS_NAME = "listeners"
@@ -58,7 +57,7 @@ def run_iter(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     return {
         "config": {"items": items, "repeats": repeats, "reads": _READS},
         "per_item": {
-            name: {"min": min(values), "median": statistics.median(values), "all": values}
+            name: {"min": min(values), "median": median(values), "all": values}
             for name, values in times.items()
         },
         "per_read": _read_costs(repeats),
@@ -88,7 +87,7 @@ def _detach_costs(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
             unwinds[name].append(consume())
     log(f"  iter: detach, {repeats} x {DETACH_ITEMS:,} items and {DETACH_TRIALS} unwinds")
     return {
-        "per_item": {"min": min(per_item), "median": statistics.median(per_item)},
+        "per_item": {"min": min(per_item), "median": median(per_item)},
         "unwind": {name: summary(values) for name, values in unwinds.items()},
         "trials": DETACH_TRIALS,
     }
@@ -171,7 +170,7 @@ def _read_costs(repeats: int) -> dict[str, dict[str, float]]:
             times["instrumented, in abort_scope"].append(
                 timeit.timeit(lambda: wrapped.read(65536, None), number=_READS) / _READS
             )
-    return {name: {"min": min(v), "median": statistics.median(v)} for name, v in times.items()}
+    return {name: {"min": min(v), "median": median(v)} for name, v in times.items()}
 
 
 def run_listeners(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
@@ -193,7 +192,7 @@ def run_listeners(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         ]
         assert signal.listener_count == registered
         del keep
-        results[str(registered)] = {"min": min(per_op), "median": statistics.median(per_op), "all": per_op}
+        results[str(registered)] = {"min": min(per_op), "median": median(per_op), "all": per_op}
         log(f"  listeners: {registered:,} registered")
     fan_out = _fan_out_costs(repeats)
     log("  listeners: fan-out " + ", ".join(f"{k}: {v['median'] * 1e3:.1f} ms" for k, v in fan_out.items()))
@@ -216,5 +215,5 @@ def _fan_out_costs(repeats: int) -> dict[str, dict[str, float]]:
             started = time.perf_counter()
             controller.abort()
             times.append(time.perf_counter() - started)
-        results[str(count)] = {"min": min(times), "median": statistics.median(times), "p99": max(times)}
+        results[str(count)] = {"min": min(times), "median": median(times), "p99": percentile(times, 99)}
     return results

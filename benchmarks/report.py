@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import summary
+from abortkit_cli.stats import median, summary
+
 from .chunks import paired_overhead
 
 FLOOR = "bare-shutdown"
@@ -159,7 +159,9 @@ def section_unwind(data: dict[str, Any]) -> list[str]:
 def section_phases(data: dict[str, Any]) -> list[str]:
     cfg = data["config"]
     out = [
-        "Providers as shipped (instrumented SDK clients, `max_retries=0`). Already aborted: the signal trips "
+        "Providers as shipped (their SDK's own client, default retries), through `abortkit_cli.trials`, the "
+        "procedure `abortkit demo` runs (`abortkit demo --trials 40` runs this very plan). "
+        "Already aborted: the signal trips "
         "before the call. Waiting for headers: the status line is withheld 10 s, abort "
         f"{cfg['headers_abort_after'] * 1e3:.0f} ms after the call starts. Between chunks: abort "
         f"{cfg['abort_window'][0] * 1e3:.0f}-{cfg['abort_window'][1] * 1e3:.0f} ms into a gap. Mid-burst: a "
@@ -286,8 +288,8 @@ def section_chunks(data: dict[str, Any]) -> list[str]:
     for mode in data["modes"]:
         for n, times in mode["times"].items():
             count = int(n)
-            sdk_cpu, ak_cpu = statistics.median(times["sdk"]["cpu"]), statistics.median(times["abortkit"]["cpu"])
-            sdk_wall, ak_wall = statistics.median(times["sdk"]["wall"]), statistics.median(times["abortkit"]["wall"])
+            sdk_cpu, ak_cpu = median(times["sdk"]["cpu"]), median(times["abortkit"]["cpu"])
+            sdk_wall, ak_wall = median(times["sdk"]["wall"]), median(times["abortkit"]["wall"])
             overhead = paired_overhead(times, "cpu")
             rows.append(
                 [
@@ -325,11 +327,11 @@ def concurrent_summary(data: dict[str, Any]) -> dict[tuple[str, int], dict[str, 
         done = [t for t in trials if t["all_unwound_s"] is not None]
         result[key] = {
             "trials": len(trials),
-            "all_unwound_median": statistics.median(t["all_unwound_s"] for t in done) if done else math.nan,
+            "all_unwound_median": median(t["all_unwound_s"] for t in done) if done else math.nan,
             "all_unwound_max": max(t["all_unwound_s"] for t in done) if done else math.nan,
-            "median_stream": statistics.median(t["median_unwound_s"] for t in done) if done else math.nan,
-            "abort_call_median": statistics.median(t["abort_call_s"] for t in done) if done else math.nan,
-            "setup_median": statistics.median(t["setup_s"] for t in trials),
+            "median_stream": median(t["median_unwound_s"] for t in done) if done else math.nan,
+            "abort_call_median": median(t["abort_call_s"] for t in done) if done else math.nan,
+            "setup_median": median(t["setup_s"] for t in trials),
             "aborted": sum(t["aborted"] for t in trials),
             "expected": key[1] * len(trials),
             "failed_before": sum(t.get("failed_before_abort", 0) for t in trials),
@@ -828,8 +830,8 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
             label = f"{mode['sdk']} {mode['mode']}"
             counts = [int(n) for n in mode["times"]]
             series = list(mode["times"].values())
-            sdk = [statistics.median(t["sdk"]["cpu"]) / n * 1e6 for n, t in zip(counts, series, strict=True)]
-            ak = [statistics.median(t["abortkit"]["cpu"]) / n * 1e6 for n, t in zip(counts, series, strict=True)]
+            sdk = [median(t["sdk"]["cpu"]) / n * 1e6 for n, t in zip(counts, series, strict=True)]
+            ak = [median(t["abortkit"]["cpu"]) / n * 1e6 for n, t in zip(counts, series, strict=True)]
             over = [paired_overhead(t, "cpu") / n * 1e6 for n, t in zip(counts, series, strict=True)]
             line = left.plot(counts, sdk, marker="o", linestyle="--", label=f"{label}: sdk")[0]
             left.plot(counts, ak, marker="s", color=line.get_color(), label=f"{label}: abortkit")

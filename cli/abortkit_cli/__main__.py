@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.trials < 1:
             print("abortkit demo: --trials must be at least 1", file=sys.stderr)
             return 2
-        return run_demo(trials=args.trials)
+        return run_demo(trials_per_cell=args.trials)
     if args.command == "probe":
         from ._probe import run_probe
 
