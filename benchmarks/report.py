@@ -163,7 +163,7 @@ def section_phases(data: dict[str, Any]) -> list[str]:
         "procedure `abortkit demo` runs (`abortkit demo --trials 40` runs this very plan). "
         "Already aborted: the signal trips "
         "before the call. Waiting for headers: the status line is withheld 10 s, abort "
-        f"{cfg['headers_abort_after'] * 1e3:.0f} ms after the call starts. Between chunks: abort "
+        f"{cfg['headers_abort_after'] * 1e3:.0f} ms after the server received the request. Between chunks: abort "
         f"{cfg['abort_window'][0] * 1e3:.0f}-{cfg['abort_window'][1] * 1e3:.0f} ms into a gap. Mid-burst: a "
         f"burst of {cfg['burst_chunks']:,} chunks, abort as soon as text chunk {cfg['burst_abort_after_items']} "
         f"is handed over. {cfg['rounds']} rounds after {cfg['warmup']} warm-up, phases shuffled within each round. "

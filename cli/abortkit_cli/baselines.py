@@ -375,16 +375,28 @@ class UnwindNotMeasured(RuntimeError):
 class _Tripwire:
     """Aborts ``controller`` from its own thread, ``abort_after`` seconds after the trigger.
 
-    The trigger is the ``after_items``-th item handed over (0: the start of the consumer).
-    A real thread, not a timer callback on the consumer's thread or loop: an abort comes
-    from the UI thread or a signal handler, and the consumer must not be the one to deliver it.
+    The trigger is the ``after_items``-th item handed over (0: the start of the consumer),
+    then, with ``armed_by``, that function returning True (polled on this thread, so that a
+    consumer finishing first is noticed). A real thread, not a timer callback on the
+    consumer's thread or loop: an abort comes from the UI thread or a signal handler, and the
+    consumer must not be the one to deliver it.
     """
 
-    def __init__(self, controller: AbortController, abort_after: float, after_items: int, timeout: float) -> None:
+    _POLL = 0.01  # how long one call to armed_by may block
+
+    def __init__(
+        self,
+        controller: AbortController,
+        abort_after: float,
+        after_items: int,
+        timeout: float,
+        armed_by: Callable[[float], bool] | None = None,
+    ) -> None:
         self._controller = controller
         self._abort_after = abort_after
         self._after_items = after_items
         self._timeout = timeout
+        self._armed_by = armed_by
         self._count = 0
         self._triggered_at = 0.0
         self._trigger = threading.Event()
@@ -406,8 +418,20 @@ class _Tripwire:
         self._triggered_at = time.perf_counter()
         self._trigger.set()
 
+    def _armed(self) -> bool:
+        """Wait for ``armed_by`` (until the deadline or the consumer's end); restart the delay from then."""
+        assert self._armed_by is not None
+        deadline = time.perf_counter() + self._timeout
+        while not self._done.is_set() and time.perf_counter() < deadline:
+            if self._armed_by(self._POLL):
+                self._triggered_at = time.perf_counter()
+                return True
+        return False
+
     def _run(self) -> None:
         triggered = self._trigger.wait(self._timeout)
+        if triggered and not self._done.is_set() and self._armed_by is not None:
+            triggered = self._armed()
         if self._done.is_set():
             return
         if not triggered:  # free the consumer; the trial measures nothing (aborted_at stays None)
@@ -448,6 +472,7 @@ def measure_unwind(
     abort_after: float | None,
     after_items: int = 1,
     timeout: float = 30.0,
+    armed_by: Callable[[float], bool] | None = None,
 ) -> float:
     """Seconds from ``controller.abort()`` to the consumer leaving ``strategy`` with ``AbortError``.
 
@@ -459,7 +484,10 @@ def measure_unwind(
     Both ends are read with ``time.perf_counter``. Any exception other than ``AbortError``
     propagates; ``UnwindNotMeasured`` if the abort never fired or was not what stopped it
     (if the trigger has not come within ``timeout``, the signal is aborted anyway, to free
-    the consumer, and the trial measures nothing).
+    the consumer, and the trial measures nothing). ``armed_by(wait)``, if given, must also
+    return True before the delay starts (it may block up to ``wait`` seconds; it is called
+    again until ``timeout``): e.g. "the server has received the request", so that an abort
+    meant for the headers wait cannot land while a loaded machine is still connecting.
     ``strategy`` may be any callable of that shape, e.g. one that drives a provider.
     """
     _check(abort_after, after_items)
@@ -474,7 +502,7 @@ def measure_unwind(
         except AbortError:
             unwound_at = time.perf_counter()
         return _elapsed(aborted_at, unwound_at)
-    tripwire = _Tripwire(controller, abort_after, after_items, timeout)
+    tripwire = _Tripwire(controller, abort_after, after_items, timeout, armed_by)
     tripwire.start()
     try:
         strategy(stream, controller.signal, tripwire.on_item)
@@ -492,6 +520,7 @@ async def measure_unwind_async(
     abort_after: float | None,
     after_items: int = 1,
     timeout: float = 30.0,
+    armed_by: Callable[[float], bool] | None = None,
 ) -> float:
     """The async twin of :func:`measure_unwind`: the consumer runs on the caller's loop.
 
@@ -510,7 +539,7 @@ async def measure_unwind_async(
         except AbortError:
             unwound_at = time.perf_counter()
         return _elapsed(aborted_at, unwound_at)
-    tripwire = _Tripwire(controller, abort_after, after_items, timeout)
+    tripwire = _Tripwire(controller, abort_after, after_items, timeout, armed_by)
     tripwire.start()
     try:
         await strategy(stream, controller.signal, tripwire.on_item)

@@ -9,8 +9,9 @@ A trial, on the mock server (plain HTTP), with a provider as shipped (its SDK's 
 default retries):
 
 * already aborted: the signal trips before the call; no request may be sent;
-* waiting for headers: the server withholds its status line for 10 s; abort 50 ms after the
-  call starts;
+* waiting for headers: the server withholds its status line for 10 s; abort 50 ms after it
+  has received the request (after the call's start, a loaded machine could still be
+  connecting: that would be another phase);
 * between chunks: one chunk, then a 1 s silence; abort 20-50 ms into it (uniformly at
   random, so that nothing phase-locks with the server);
 * mid-burst: 5,000 chunks back to back; abort as soon as the 5th is handed over.
@@ -65,6 +66,8 @@ WARMUP = 2
 """Rounds run first and checked, but not recorded (cold connections, first imports)."""
 HANG = 10.0
 """A trial that has not unwound after this long has failed (the longest script lasts 10 s)."""
+TRIGGER_TIMEOUT = 5.0
+"""No trigger (item or request) by then: the abort is sent anyway and the trial measures nothing."""
 REQUEST_SETTLE = 2.0
 """How long the server may take to record a request the client sent (see ``_requests_since``)."""
 ABORT_WINDOW = (0.020, 0.050)
@@ -81,6 +84,7 @@ class Phase:
     script: Script | None  # None: the signal is aborted before the call, no request may be sent
     abort_after: Callable[[random.Random], float | None]
     after_items: int  # the abort's delay counts from this item handed over (0: the call's start)
+    after_request: bool = False  # ... and from the server having received the request
 
     @property
     def expected_requests(self) -> int:
@@ -89,7 +93,7 @@ class Phase:
 
 PHASES = (
     Phase("already aborted", None, lambda rng: None, 1),
-    Phase("waiting for headers", Script.headers_after(10.0), lambda rng: HEADERS_ABORT_AFTER, 0),
+    Phase("waiting for headers", Script.headers_after(10.0), lambda rng: HEADERS_ABORT_AFTER, 0, after_request=True),
     Phase("between chunks", Script.thinking_gap(gap=1.0), lambda rng: rng.uniform(*ABORT_WINDOW), 1),
     Phase("mid-burst", Script.burst(BURST_CHUNKS), lambda rng: 0.0, BURST_ABORT_AFTER_ITEMS),
 )
@@ -194,6 +198,13 @@ class _Call:
         )
 
 
+def _armed_by(server: Any, before: int, phase: Phase) -> Callable[[float], bool] | None:
+    """For a phase timed from the request's arrival: "the server has it" (see ``measure_unwind``)."""
+    if not phase.after_request:
+        return None
+    return lambda wait: bool(server.wait_for_requests(before + 1, timeout=wait))
+
+
 def _requests_since(server: Any, before: int, phase: Phase) -> int:
     """Requests the server received since ``before``, once it has parsed the one expected.
 
@@ -232,7 +243,10 @@ def _sync_trial(provider: Provider, server: Any, phase: Phase, name: str, record
     def measure() -> None:
         try:
             outcome.append(
-                measure_unwind(call.sync, lambda: provider, abort_after=abort_after, after_items=phase.after_items)
+                measure_unwind(
+                    call.sync, lambda: provider, abort_after=abort_after, after_items=phase.after_items,
+                    timeout=TRIGGER_TIMEOUT, armed_by=_armed_by(server, before, phase),
+                )
             )
         except Exception as error:
             outcome.append(error)
@@ -264,7 +278,8 @@ async def _async_trial(
         try:
             trial.unwind = await asyncio.wait_for(
                 measure_unwind_async(
-                    call.asynchronous, the_provider, abort_after=abort_after, after_items=phase.after_items
+                    call.asynchronous, the_provider, abort_after=abort_after, after_items=phase.after_items,
+                    timeout=TRIGGER_TIMEOUT, armed_by=_armed_by(server, before, phase),
                 ),
                 HANG,
             )

@@ -9,6 +9,8 @@ wait for the next chunk, which is what makes it the honest "before" of the bench
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -145,3 +147,61 @@ def test_already_aborted_and_nothing_to_measure(server: MockLLMServer) -> None:
         server.enqueue(Script(steps=(Gap(0), Stall())))  # headers, then silence: no trigger item
         with pytest.raises(UnwindNotMeasured):  # the consumer is freed, the trial measures nothing
             measure_unwind(abortkit_close_on_abort, open_stream, abort_after=0.01, timeout=0.2)
+
+
+def _waits_for_the_abort(stamps: dict[str, float]) -> Callable[[Any, Any, Any], list[Any]]:
+    """A consumer of nothing that blocks until the signal trips (the stopwatch's own logic)."""
+
+    def strategy(stream: Any, signal: Any, on_item: Any) -> list[Any]:
+        tripped = threading.Event()
+        signal.add_listener(tripped.set)
+        tripped.wait(10)
+        stamps["aborted"] = time.perf_counter()
+        raise AbortError(signal.reason)
+
+    return strategy
+
+
+def test_armed_by_starts_the_delay_when_it_returns_true() -> None:
+    started = time.perf_counter()
+    stamps: dict[str, float] = {}
+
+    def armed_by(wait: float) -> bool:
+        if time.perf_counter() - started >= 0.2:
+            return True
+        time.sleep(wait)
+        return False
+
+    elapsed = measure_unwind(_waits_for_the_abort(stamps), lambda: None, abort_after=0.05, after_items=0,
+                             armed_by=armed_by)
+    assert stamps["aborted"] - started >= 0.25  # armed at 0.2 s, then the 50 ms delay
+    assert 0 <= elapsed < WAKES_WITHIN
+
+
+def test_a_consumer_done_before_armed_by_is_not_kept_waiting() -> None:
+    started = time.perf_counter()
+
+    def quick(stream: Any, signal: Any, on_item: Any) -> list[Any]:
+        time.sleep(0.05)
+        return []
+
+    def never(wait: float) -> bool:
+        time.sleep(wait)
+        return False
+
+    with pytest.raises(UnwindNotMeasured, match="the abort never fired"):
+        measure_unwind(quick, lambda: None, abort_after=0.0, after_items=0, timeout=20.0, armed_by=never)
+    assert time.perf_counter() - started < 2.0  # not the 20 s timeout
+
+
+def test_armed_by_never_true_frees_the_consumer_after_the_timeout() -> None:
+    stamps: dict[str, float] = {}
+
+    def never(wait: float) -> bool:
+        time.sleep(wait)
+        return False
+
+    with pytest.raises(UnwindNotMeasured):
+        measure_unwind(_waits_for_the_abort(stamps), lambda: None, abort_after=0.0, after_items=0, timeout=0.2,
+                       armed_by=never)
+    assert "aborted" in stamps  # the signal was tripped anyway, so the consumer got out
