@@ -175,7 +175,10 @@ def section_phases(data: dict[str, Any]) -> list[str]:
     rows = []
     for cell in data["cells"]:
         for phase in cfg["phases"]:
-            entry = cell["series"][phase]
+            entry = cell["series"].get(phase)
+            if entry is None:  # a phase this provider cannot be aborted in yet (abortkit_cli.trials.phases_for)
+                rows.append([cell["provider"], cell["mode"], phase, "not run (known limit)", *["—"] * 5])
+                continue
             samples = entry["samples"]
             s = summary(samples) if samples else None
             rows.append(
@@ -812,8 +815,9 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         for cell in data["cells"]:
             ax = axes[providers.index(cell["provider"])][0 if cell["mode"] == "sync" else 1]
             for phase in data["config"]["phases"]:
-                if cell["series"][phase]["samples"]:
-                    _ecdf(ax, cell["series"][phase]["samples"], phase, _color(phase, data["config"]["phases"]))
+                samples = cell["series"].get(phase, {}).get("samples")
+                if samples:
+                    _ecdf(ax, samples, phase, _color(phase, data["config"]["phases"]))
             ax.set_xscale("log")
             ax.set_title(f"{cell['provider']} provider, {cell['mode']}", fontsize=10)
             ax.grid(True, which="both", alpha=0.3)

@@ -26,16 +26,22 @@ __all__ = ["run_demo"]
 TARGET_P99_MS = 5.0
 
 
-def _run_providers(server: Any, rounds: int, out: TextIO) -> list[trials.Cell]:
+def _run_providers(server: Any, rounds: int, out: TextIO) -> tuple[list[trials.Cell], list[str]]:
+    """Every cell; and, for a provider whose SDK is not installed, the line that says so."""
     rng = random.Random(trials.SEED)
-    cells = []
+    cells, skipped = [], []
     for name, mode in trials.cells():
-        cell = trials.run_cell(name, mode, server, rounds=rounds, warmup=trials.WARMUP, rng=rng)
+        try:
+            cell = trials.run_cell(name, mode, server, rounds=rounds, warmup=trials.WARMUP, rng=rng)
+        except ImportError as missing:  # its SDK's extra is not installed: the message names it
+            skipped.append(f"{name:<18} {mode:<5} skipped: {missing}")
+            out.write(f"  {skipped[-1]}\n")
+            continue
         for line in trials.describe(cell):
             out.write(f"  {line}\n")
         out.flush()
         cells.append(cell)
-    return cells
+    return cells, skipped
 
 
 def _run_baselines(server: Any, out: TextIO) -> list[tuple[str, list[float]]]:
@@ -75,21 +81,22 @@ def _ms(seconds: float) -> str:
 def _table(cells: list[trials.Cell], baselines: list[tuple[str, list[float]]], out: TextIO) -> None:
     out.write("\nUnwind latency after an abort (time from abort() to AbortError caught)\n\n")
     out.write(
-        f"| {'provider':<18} | {'mode':<5} | {'phase':<20} | {'p50 ms':>8} | {'p99 ms':>8} | {'max ms':>8} | result |\n"
+        f"| {'provider':<18} | {'mode':<5} | {'phase':<20} | {'p50 ms':>8} | {'p99 ms':>8} | {'max ms':>8} | result  |\n"
     )
-    out.write(f"|{'-' * 20}|{'-' * 7}|{'-' * 22}|{'-' * 10}|{'-' * 10}|{'-' * 10}|--------|\n")
+    out.write(f"|{'-' * 20}|{'-' * 7}|{'-' * 22}|{'-' * 10}|{'-' * 10}|{'-' * 10}|---------|\n")
     for cell in cells:
+        supported = trials.phases_for(cell.provider)
         for phase in trials.PHASES:
             s = summary(cell.unwinds(phase.name))
             ok = all(t.ok for t in cell.trials if t.phase == phase.name)
-            verdict = "ok" if ok else "FAILED"
+            verdict = "FAILED" if not ok else "ok" if phase in supported else "not yet"
             out.write(
                 f"| {cell.provider:<18} | {cell.mode:<5} | {phase.name:<20} | {_ms(s['p50'])} | {_ms(s['p99'])} "
-                f"| {_ms(s['max'])} | {verdict:<6} |\n"
+                f"| {_ms(s['max'])} | {verdict:<7} |\n"
             )
     for label, unwinds in baselines:
         s = summary(unwinds)
-        out.write(f"| {label:<51} | {_ms(s['p50'])} | {_ms(s['p99'])} | {_ms(s['max'])} | base   |\n")
+        out.write(f"| {label:<51} | {_ms(s['p50'])} | {_ms(s['p99'])} | {_ms(s['max'])} | base    |\n")
 
 
 def run_demo(*, trials_per_cell: int = 5, out: TextIO = sys.stdout) -> int:
@@ -107,7 +114,7 @@ def run_demo(*, trials_per_cell: int = 5, out: TextIO = sys.stdout) -> int:
     )
     with MockLLMServer() as server:
         out.write(f"server on {server.base_url}\n\nproviders:\n")
-        cells = _run_providers(server, trials_per_cell, out)
+        cells, skipped = _run_providers(server, trials_per_cell, out)
         out.write("\nbaselines (same server, same run; a 1 s thinking gap, abort 20 ms into it):\n")
         baselines = _run_baselines(server, out)
     _table(cells, baselines, out)
@@ -129,4 +136,9 @@ def run_demo(*, trials_per_cell: int = 5, out: TextIO = sys.stdout) -> int:
     ]
     note = f" ({len(slow)} cell(s) had a trial over {TARGET_P99_MS:g} ms: the machine may be loaded)" if slow else ""
     out.write(f"\nall {recorded} aborts unwound (and {warmup} warm-up ones){note}; {elapsed:.1f} s\n")
+    not_yet = sorted({cell.provider for cell in cells if trials.phases_for(cell.provider) != trials.PHASES})
+    if not_yet:
+        out.write(f"not run (a known limit, see the README): the headers wait and a gap for {', '.join(not_yet)}\n")
+    for line in skipped:
+        out.write(f"{line}\n")
     return 0

@@ -35,8 +35,20 @@ def test_the_plan_is_shuffled_rounds_after_warm_up_and_fixed_by_the_seed() -> No
         trials.plan(1, -1, random.Random())
 
 
-def test_the_cells_are_every_registered_provider_sync_then_async() -> None:
-    assert trials.cells() == [(name, mode) for name in registry.PROVIDERS for mode in ("sync", "async")]
+def test_the_cells_are_every_registered_provider_sync_then_async_where_it_has_one() -> None:
+    assert trials.cells() == [
+        (spec.name, mode) for spec in registry.SPECS for mode in ("sync", "async") if mode == "sync" or spec.has_async
+    ]
+
+
+def test_the_phases_an_abort_cannot_wake_yet_are_left_out() -> None:
+    for spec in registry.SPECS:
+        phases = trials.phases_for(spec.name)
+        if spec.wakes_blocked_reads:
+            assert phases == trials.PHASES
+        else:
+            assert [p.name for p in phases] == ["already aborted", "mid-burst"]
+    assert not registry.get("bedrock").wakes_blocked_reads  # the one known today (botocore's urllib3)
 
 
 @pytest.mark.parametrize("mode", trials.MODES)
