@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import asgi, chunks, concurrent, fleet, micro, phases, report, unwind
+from . import asgi, chunks, concurrent, fleet, imports, micro, phases, report, unwind
 from ._common import load_average, machine
 
 HERE = Path(__file__).resolve().parent
@@ -35,6 +35,7 @@ RUNNERS: dict[str, Callable[[bool, Callable[[str], None]], dict[str, Any]]] = {
     "concurrent": concurrent.run,
     "asgi": asgi.run,
     "fleet": fleet.run,
+    "imports": imports.run,
 }
 
 

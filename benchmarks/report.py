@@ -30,6 +30,7 @@ TARGET_LISTENER = 1e-6
 TARGET_CONCURRENT_N = 1000
 TARGET_CONCURRENT = 0.100
 TARGET_FLEET_RATIO = 2.0
+TARGET_IMPORT = 0.010
 
 SECTION_TITLES = {
     "unwind": "(a) Unwind latency after an abort mid-gap",
@@ -40,6 +41,7 @@ SECTION_TITLES = {
     "concurrent": "(f) N concurrent async streams aborted at once",
     "asgi": "(h) `abortkit.asgi`: from the client's close to the request's signal",
     "fleet": "(i) Stop across processes over Redis (`abortkit.fleet.RedisStopBus`)",
+    "imports": "(k) Import cost",
 }
 
 
@@ -585,6 +587,24 @@ def section_fleet(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def section_imports(data: dict[str, Any]) -> list[str]:
+    out = [
+        "What a statement's imports cost a fresh interpreter: the cumulative `python -X importtime` times of its "
+        f"top-level imports, minus those of `pass` ({ms(data['baseline']['min'])}: the interpreter's own), "
+        f"best and median of {data['repeats']} subprocesses each.",
+        "",
+    ]
+    rows = [[f"`{name}`" if name.startswith("import") else name, ms(v["min"]), ms(v["median"])]
+            for name, v in data["statements"].items()]
+    out += table(["statement", "min", "median"], rows)
+    out += [
+        "",
+        "`import abortkit` imports its names on first use; the names themselves bring logging, wrapt (which "
+        "imports `importlib.metadata`) and asyncio, which most applications load anyway.",
+    ]
+    return out
+
+
 SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "unwind": section_unwind,
     "phases": section_phases,
@@ -594,6 +614,7 @@ SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "concurrent": section_concurrent,
     "asgi": section_asgi,
     "fleet": section_fleet,
+    "imports": section_imports,
 }
 
 
@@ -694,6 +715,15 @@ def targets(sections: dict[str, Any]) -> list[str]:
                     verdict(run["lost_count"] == 0 and run["wrong_count"] == 0 and peaks["sub"] == 1),
                 ]
             )
+    if "imports" in sections:
+        cost = sections["imports"]["data"]["statements"]["import abortkit"]
+        rows.append(
+            [
+                f"`import abortkit` ≤ {ms(TARGET_IMPORT)} (`python -X importtime`)",
+                f"{ms(cost['min'])} (min), {ms(cost['median'])} (median)",
+                verdict(cost["min"] <= TARGET_IMPORT),
+            ]
+        )
     return table(["target", "measured", "verdict"], rows)
 
 
