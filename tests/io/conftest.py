@@ -15,6 +15,7 @@ import pytest
 
 from abortkit import AbortController
 from abortkit.testing import MockLLMServer
+from tests._helpers.sdk_http import sdk_http
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 HANG_BOUND = 0.1  # 20x the 5 ms p99 target: catches a hang, proves no target (benchmarks do)
@@ -26,15 +27,18 @@ def server(request: pytest.FixtureRequest) -> Iterator[MockLLMServer]:
         yield srv
 
 
-def http_client(server: MockLLMServer, *, asynchronous: bool = False, legacy: bool = False) -> Any:
-    """An httpx2 (or, legacy=True, httpx 0.28) client that trusts the server."""
-    module: Any = httpx if legacy else httpx2
+def http_client(
+    server: MockLLMServer, *, asynchronous: bool = False, legacy: bool | None = None, sdk: str = "openai"
+) -> Any:
+    """A client that trusts the server: of the HTTP library ``sdk`` runs on (httpx2, or httpx
+    0.28 on the adopters' stack), or, ``legacy`` given, of httpx 0.28 (True) or httpx2 (False)."""
+    module: Any = sdk_http(sdk) if legacy is None else httpx if legacy else httpx2
     verify: Any = server.ssl_context() if server.tls else True
     return (module.AsyncClient if asynchronous else module.Client)(verify=verify)
 
 
 def sdk_client(sdk: str, server: MockLLMServer, *, asynchronous: bool, **options: Any) -> Any:
-    http = http_client(server, asynchronous=asynchronous)
+    http = http_client(server, asynchronous=asynchronous, sdk=sdk)
     if sdk == "openai":
         cls: Any = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         return cls(base_url=server.openai_base_url, api_key="sk-test", http_client=http, **options)

@@ -24,13 +24,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
 import openai
 import pytest
 
 from abortkit import AbortController, AbortError, AbortSignal, IdleWatchdog, abortable_iter, close_on_abort
 from abortkit._timer import pending_timers
 from abortkit.testing import MockLLMServer, Script
+from tests._helpers.sdk_http import sdk_http
 
 MEMORY_BOUND = 256 * 1024  # bytes of traced heap growth allowed over the measured turns
 WARM_UP_TURNS = 2_000
@@ -276,7 +276,7 @@ def test_repl_turns_with_the_openai_sdk_leave_nothing_behind() -> None:
         threads, fds, timers = thread_idents(), open_fds(), pending_timers()
         session = AbortController()
         client = openai.OpenAI(
-            base_url=server.openai_base_url, api_key="sk-test", max_retries=0, http_client=httpx2.Client()
+            base_url=server.openai_base_url, api_key="sk-test", max_retries=0, http_client=sdk_http("openai").Client()
         )
         state = SocketSession(server, client, session.signal)
         started = time.perf_counter()

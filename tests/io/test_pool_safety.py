@@ -50,6 +50,7 @@ import pytest
 
 from abortkit import AbortController, AbortError, abort_scope, abortable_iter, close_on_abort, instrument
 from abortkit.testing import MockLLMServer, Script
+from tests._helpers.sdk_http import sdk_http
 
 from ._support import MESSAGES, Staircase, Tally, Tripper, fast_thread_switching
 
@@ -77,8 +78,9 @@ def tripper() -> Iterator[Tripper]:
         yield trip
 
 
-def one_connection_limits() -> httpx2.Limits:
-    return httpx2.Limits(max_connections=1, max_keepalive_connections=1)
+def one_connection_limits(http: Any = httpx2) -> Any:
+    """A pool of one connection, for ``http`` (httpx2, or the HTTP library an SDK runs on)."""
+    return http.Limits(max_connections=1, max_keepalive_connections=1)
 
 
 @dataclass
@@ -173,12 +175,13 @@ class AnthropicCloseOnAbort(SyncVariant):
     name = "anthropic-sdk+close_on_abort+abortable_iter"
 
     def make_client(self) -> Any:
+        http = sdk_http("anthropic")
         return anthropic.Anthropic(
             base_url=self.server.anthropic_base_url,
             api_key="sk-ant-test",
             max_retries=0,
             timeout=CLIENT_TIMEOUT,
-            http_client=httpx2.Client(limits=one_connection_limits()),
+            http_client=http.Client(limits=one_connection_limits(http)),
         )
 
     def run_a(self, client: Any, signal: Any, trial: Trial, on_headers: Released, released: Released) -> None:

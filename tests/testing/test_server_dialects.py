@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import httpx2
 import openai
 import pytest
 
 from abortkit.testing import Gap, MockLLMServer, Script, StreamError, Text, Thinking, ToolCall, Truncate
+from tests._helpers.sdk_http import sdk_http_client
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 
@@ -23,18 +23,10 @@ def server(request: pytest.FixtureRequest) -> Iterator[MockLLMServer]:
         assert srv.errors == []
 
 
-def _http(server: MockLLMServer) -> httpx2.Client:
-    return httpx2.Client(verify=server.ssl_context()) if server.tls else httpx2.Client()
-
-
-def _ahttp(server: MockLLMServer) -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(verify=server.ssl_context()) if server.tls else httpx2.AsyncClient()
-
-
 @pytest.fixture
 def oai(server: MockLLMServer) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(
-        base_url=server.openai_base_url, api_key="sk-test", max_retries=0, http_client=_http(server)
+        base_url=server.openai_base_url, api_key="sk-test", max_retries=0, http_client=sdk_http_client("openai", server)
     ) as client:
         yield client
 
@@ -42,7 +34,10 @@ def oai(server: MockLLMServer) -> Iterator[openai.OpenAI]:
 @pytest.fixture
 def ant(server: MockLLMServer) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(
-        base_url=server.anthropic_base_url, api_key="sk-ant-test", max_retries=0, http_client=_http(server)
+        base_url=server.anthropic_base_url,
+        api_key="sk-ant-test",
+        max_retries=0,
+        http_client=sdk_http_client("anthropic", server),
     ) as client:
         yield client
 
@@ -147,7 +142,10 @@ def test_async_openai_stream(server: MockLLMServer) -> None:
 
     async def main() -> tuple[str, list[str]]:
         async with openai.AsyncOpenAI(
-            base_url=server.openai_base_url, api_key="x", max_retries=0, http_client=_ahttp(server)
+            base_url=server.openai_base_url,
+            api_key="x",
+            max_retries=0,
+            http_client=sdk_http_client("openai", server, asynchronous=True),
         ) as client:
             text, names = "", []
             stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
@@ -230,7 +228,7 @@ def test_minimax_path_speaks_anthropic(server: MockLLMServer) -> None:
     server.enqueue(Script.simple("from minimax"))
     with (
         anthropic.Anthropic(
-            base_url=server.minimax_base_url, api_key="x", max_retries=0, http_client=_http(server)
+            base_url=server.minimax_base_url, api_key="x", max_retries=0, http_client=sdk_http_client("anthropic", server)
         ) as client,
         client.messages.stream(model="MiniMax-M2", max_tokens=8, messages=MESSAGES) as stream,
     ):
@@ -245,7 +243,10 @@ def test_async_anthropic_stream(server: MockLLMServer) -> None:
 
     async def main() -> list[str]:
         async with anthropic.AsyncAnthropic(
-            base_url=server.anthropic_base_url, api_key="x", max_retries=0, http_client=_ahttp(server)
+            base_url=server.anthropic_base_url,
+            api_key="x",
+            max_retries=0,
+            http_client=sdk_http_client("anthropic", server, asynchronous=True),
         ) as client:
             async with client.messages.stream(model="m", max_tokens=8, messages=MESSAGES) as stream:
                 final = await stream.get_final_message()

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import httpx2
 import openai
 import pytest
 
 from abortkit.testing import Gap, HTTPError, Malformed, MockLLMServer, Reset, Script, Text
+from tests._helpers.sdk_http import sdk_http, sdk_http_client, stream_read_error, transport_error
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 
@@ -23,18 +23,20 @@ def server(request: pytest.FixtureRequest) -> Iterator[MockLLMServer]:
         assert srv.errors == []
 
 
-def _http(server: MockLLMServer) -> httpx2.Client:
-    return httpx2.Client(verify=server.ssl_context() if server.tls else True)
-
-
 def _oai(server: MockLLMServer, retries: int = 0) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.openai_base_url, api_key="x", max_retries=retries, http_client=_http(server))
+    http = sdk_http_client("openai", server)
+    return openai.OpenAI(base_url=server.openai_base_url, api_key="x", max_retries=retries, http_client=http)
 
 
 def _ant(server: MockLLMServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.anthropic_base_url, api_key="x", max_retries=retries, http_client=_http(server)
-    )
+    http = sdk_http_client("anthropic", server)
+    return anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="x", max_retries=retries, http_client=http)
+
+
+def _transport_errors(sdk: str) -> tuple[type[BaseException], ...]:
+    """What a connection reset surfaces as in the HTTP library ``sdk`` runs on."""
+    http = sdk_http(sdk)
+    return (http.ReadError, http.RemoteProtocolError)
 
 
 def _openai_stream_text(client: openai.OpenAI) -> str:
@@ -56,7 +58,8 @@ def test_rate_limit_and_server_errors_openai(server: MockLLMServer) -> None:
         with pytest.raises(openai.RateLimitError) as rate:
             _openai_stream_text(client)
         assert rate.value.status_code == 429
-        assert rate.value.message == "Error code: 429 - slow down"
+        # The SDK's own wording: openai 3.x quotes the error's message, 2.x the whole body.
+        assert rate.value.message.startswith("Error code: 429 - ") and "slow down" in rate.value.message
         assert rate.value.body == {"message": "slow down", "type": "rate_limit_exceeded", "param": None, "code": None}
         with pytest.raises(openai.InternalServerError):
             client.chat.completions.create(model="m", messages=MESSAGES)
@@ -116,17 +119,15 @@ def test_custom_error_body_and_headers(server: MockLLMServer) -> None:
 def test_reset_mid_stream(server: MockLLMServer) -> None:
     server.enqueue(Script(steps=(Text("Hello"), Reset())), Script(steps=(Text("Hello"), Reset())))
     # Observed: plain TCP surfaces the RST as ReadError (ECONNRESET); under TLS the RST may read
-    # as an EOF first, so httpcore reports an incomplete chunked body instead.
-    transport_errors = (httpx2.ReadError, httpx2.RemoteProtocolError)
-    with _oai(server) as oclient, pytest.raises(openai.APIConnectionError) as info:
+    # as an EOF first, so httpcore reports an incomplete chunked body instead. openai 3.x and
+    # anthropic >= 2.17 wrap it in their APIConnectionError; openai 2.x and anthropic 0.x let
+    # the transport's own exception escape (stream_read_error asks the installed SDK which).
+    with _oai(server) as oclient, pytest.raises(stream_read_error("openai")) as info:
         _openai_stream_text(oclient)
-    assert isinstance(info.value.__cause__, transport_errors)
-    # Before 2.17 the anthropic SDK did not wrap errors raised while iterating a stream, so the
-    # transport's own exception escaped; since then it wraps them in APIConnectionError.
-    with _ant(server) as aclient, pytest.raises((*transport_errors, anthropic.APIConnectionError)) as caught:
+    assert isinstance(transport_error(info.value, "openai"), _transport_errors("openai"))
+    with _ant(server) as aclient, pytest.raises(stream_read_error("anthropic")) as caught:
         _anthropic_stream_text(aclient)
-    if isinstance(caught.value, anthropic.APIConnectionError):
-        assert isinstance(caught.value.__cause__, transport_errors)
+    assert isinstance(transport_error(caught.value, "anthropic"), _transport_errors("anthropic"))
     for record in server.requests:
         assert record.responded_headers_at is not None
         assert record.completed is False
@@ -154,8 +155,9 @@ def test_reset_right_after_headers(server: MockLLMServer) -> None:
     server.enqueue(Script(steps=(Gap(0), Reset())))
     with _oai(server) as client:
         stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
-        with pytest.raises(openai.APIConnectionError):
+        with pytest.raises(stream_read_error("openai")) as info:
             list(stream)
+    assert isinstance(transport_error(info.value, "openai"), _transport_errors("openai"))
 
 
 # -- malformed bodies -------------------------------------------------------------------------
@@ -188,7 +190,7 @@ def test_malformed_utf8_and_non_json_bodies(server: MockLLMServer) -> None:
 
 def test_unknown_path_is_404_and_consumes_no_script(server: MockLLMServer) -> None:
     server.enqueue(Script.simple("kept"))
-    with _http(server) as http:
+    with sdk_http_client("openai", server) as http:
         response = http.get(server.base_url + "/v1/models")
         assert response.status_code == 404
         assert response.json()["error"]["type"] == "not_found_error"

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
-import httpx2
 import openai
 import pytest
 
 from abortkit.testing import Gap, MockLLMServer, Script, Stall, Text
+from tests._helpers.sdk_http import sdk_http_client
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 RUNS = 5
@@ -41,8 +41,9 @@ def server(request: pytest.FixtureRequest) -> Iterator[MockLLMServer]:
         assert srv.errors == []
 
 
-def _http(server: MockLLMServer, **kwargs: Any) -> httpx2.Client:
-    return httpx2.Client(verify=server.ssl_context() if server.tls else True, **kwargs)
+def _http(server: MockLLMServer, sdk: str = "openai", **kwargs: Any) -> Any:
+    """A client of the HTTP library ``sdk`` runs on, trusting the server."""
+    return sdk_http_client(sdk, server, **kwargs)
 
 
 def _assert_timing(errors: list[float], what: str) -> None:
@@ -92,7 +93,7 @@ def test_gap_with_keepalives_holds_anthropic_async(server: MockLLMServer) -> Non
             base_url=server.anthropic_base_url,
             api_key="x",
             max_retries=0,
-            http_client=httpx2.AsyncClient(verify=server.ssl_context() if server.tls else True),
+            http_client=sdk_http_client("anthropic", server, asynchronous=True),
         ) as client:
             for _ in range(RUNS + 1):
                 server.enqueue(Script.thinking_gap(first="Hello", gap=GAP, then=" world", keepalive_every=0.04))
@@ -208,7 +209,7 @@ def test_anthropic_client_close_mid_gap_is_recorded(server: MockLLMServer) -> No
         server.enqueue(Script.thinking_gap(gap=3.0))
         with (
             anthropic.Anthropic(
-                base_url=server.anthropic_base_url, api_key="x", max_retries=0, http_client=_http(server)
+                base_url=server.anthropic_base_url, api_key="x", max_retries=0, http_client=_http(server, "anthropic")
             ) as client,
             client.messages.stream(model="m", max_tokens=8, messages=MESSAGES) as stream,
         ):
@@ -244,7 +245,7 @@ def test_client_timeout_before_headers_is_recorded(server: MockLLMServer) -> Non
 def test_completed_stream_has_no_disconnect_while_pooled(server: MockLLMServer) -> None:
     """Anthropic's SDK reads to the end, so the pooled connection stays open: no disconnect."""
     with anthropic.Anthropic(
-        base_url=server.anthropic_base_url, api_key="x", max_retries=0, http_client=_http(server)
+        base_url=server.anthropic_base_url, api_key="x", max_retries=0, http_client=_http(server, "anthropic")
     ) as client:
         with client.messages.stream(model="m", max_tokens=8, messages=MESSAGES) as stream:
             stream.get_final_message()
