@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
-import httpx2
 import openai
 import pytest
 
 from abortkit import AbortController, AbortError, abort_scope, instrument
+from tests._helpers.sdk_http import sdk_http
 
-from .conftest import HANG_BOUND, MESSAGES
+from .conftest import HANG_BOUND, MESSAGES, Tripper
 
 
 @pytest.fixture
@@ -39,40 +39,48 @@ def black_hole() -> Iterator[int]:
     listener.close()
 
 
-def trip_later(controller: AbortController, delay: float) -> list[float]:
-    tripped: list[float] = []
+def arm_on_request(tripper: Tripper) -> Any:
+    """An httpx/httpx2 request hook that arms ``tripper`` as the client sends the request (the
+    connect follows at once): the SDK's own work before it (building the request: hundreds of
+    ms on the first call of openai 2.x) is not the phase this test aborts."""
 
-    def run() -> None:
-        time.sleep(delay)
-        tripped.append(time.perf_counter())
-        controller.abort("esc")
+    def arm(_request: Any) -> None:
+        tripper.armed.set()
 
-    threading.Thread(target=run, daemon=True).start()
-    return tripped
+    return arm
 
 
 def test_sync_abort_while_connecting(black_hole: int) -> None:
-    timeout = httpx2.Timeout(5.0)
-    client = instrument(openai.OpenAI(base_url=f"http://127.0.0.1:{black_hole}/v1", api_key="k",
-                                      http_client=httpx2.Client(timeout=timeout)))
+    http = sdk_http("openai")
     controller = AbortController()
-    tripped = trip_later(controller, 0.1)
+    tripper = Tripper(controller, 0.1)
+    hooks = {"request": [arm_on_request(tripper)]}
+    client = instrument(openai.OpenAI(base_url=f"http://127.0.0.1:{black_hole}/v1", api_key="k",
+                                      http_client=http.Client(timeout=http.Timeout(5.0), event_hooks=hooks)))
     started = time.perf_counter()
     with pytest.raises(AbortError), abort_scope(controller.signal):
         client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
-    assert tripped, f"unwound before the abort, after {time.perf_counter() - started:.2f} s"
-    assert time.perf_counter() - tripped[0] < HANG_BOUND
+    assert tripper.tripped_at is not None, f"unwound before the abort, after {time.perf_counter() - started:.2f} s"
+    assert tripper.unwind_seconds() < HANG_BOUND
 
 
 def test_async_abort_while_connecting(black_hole: int) -> None:
+    http = sdk_http("openai")
+
     async def main() -> None:
-        client = instrument(openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{black_hole}/v1", api_key="k",
-                                               http_client=httpx2.AsyncClient(timeout=5.0)))
         controller = AbortController()
-        tripped = trip_later(controller, 0.1)
+        tripper = Tripper(controller, 0.1)
+        sync_arm = arm_on_request(tripper)
+
+        async def arm(request: Any) -> None:
+            sync_arm(request)
+
+        hooks = {"request": [arm]}
+        client = instrument(openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{black_hole}/v1", api_key="k",
+                                               http_client=http.AsyncClient(timeout=5.0, event_hooks=hooks)))
         with pytest.raises(AbortError):
             async with abort_scope(controller.signal):
                 await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
-        assert tripped and time.perf_counter() - tripped[0] < HANG_BOUND
+        assert tripper.tripped_at is not None and tripper.unwind_seconds() < HANG_BOUND
 
     asyncio.run(main())
