@@ -88,19 +88,21 @@ def _stream_error_becomes(sdk: str, transport_error_name: str) -> type[BaseExcep
     raise AssertionError(f"{stack(sdk)}: a stream whose read fails raised nothing")
 
 
-def stream_read_error(sdk: str) -> type[BaseException] | tuple[type[BaseException], ...]:
+def stream_read_error(sdk: str) -> tuple[type[BaseException], ...]:
     """What to expect when the connection fails while ``sdk`` iterates a stream: its
     ``APIConnectionError`` (openai 3.x, anthropic >= 2.17 wrap the transport's error), or the
     HTTP library's own ``ReadError``/``RemoteProtocolError`` (openai 2.x, anthropic 0.x let it
     escape). :func:`transport_error` gives the HTTP library's error in both cases."""
+    wrapped = _stream_error_becomes(sdk, "ReadError")
     http = sdk_http(sdk)
-    return _stream_error_becomes(sdk, "ReadError") or (http.ReadError, http.RemoteProtocolError)
+    return (wrapped,) if wrapped is not None else (http.ReadError, http.RemoteProtocolError)
 
 
-def stream_read_timeout(sdk: str) -> type[BaseException] | tuple[type[BaseException], ...]:
+def stream_read_timeout(sdk: str) -> tuple[type[BaseException], ...]:
     """What to expect when a read times out while ``sdk`` iterates a stream: its
     ``APITimeoutError`` (openai 3.x, anthropic >= 2.17) or the HTTP library's ``ReadTimeout``."""
-    return _stream_error_becomes(sdk, "ReadTimeout") or (sdk_http(sdk).ReadTimeout,)
+    wrapped = _stream_error_becomes(sdk, "ReadTimeout")
+    return (wrapped,) if wrapped is not None else (sdk_http(sdk).ReadTimeout,)
 
 
 def transport_error(error: BaseException, sdk: str) -> BaseException | None:

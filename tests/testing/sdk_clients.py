@@ -21,6 +21,7 @@ from google import genai
 from google.genai import types as genai_types
 
 from abortkit.testing import MockLLMServer
+from tests._helpers.sdk_http import sdk_http_client
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 BEDROCK_MESSAGES: Any = [{"role": "user", "content": [{"text": "hi"}]}]
@@ -41,16 +42,9 @@ class Seen:
 
 
 def openai_client(server: MockLLMServer, *, asynchronous: bool = False) -> Any:
-    verify: Any = server.ssl_context() if server.tls else True
-    if asynchronous:
-        return openai.AsyncOpenAI(
-            base_url=server.openai_base_url, api_key="sk-test", max_retries=0,
-            http_client=httpx2.AsyncClient(verify=verify, timeout=TIMEOUT),
-        )
-    return openai.OpenAI(
-        base_url=server.openai_base_url, api_key="sk-test", max_retries=0,
-        http_client=httpx2.Client(verify=verify, timeout=TIMEOUT),
-    )
+    http = sdk_http_client("openai", server, asynchronous=asynchronous, timeout=TIMEOUT)
+    cls: Any = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+    return cls(base_url=server.openai_base_url, api_key="sk-test", max_retries=0, http_client=http)
 
 
 def gemini_client(server: MockLLMServer) -> genai.Client:

@@ -19,6 +19,7 @@ import urllib3.exceptions
 from google.genai import errors as genai_errors
 
 from abortkit.testing import Gap, HTTPError, Malformed, MockLLMServer, Reset, Script, Stall, StreamError, Text, Truncate
+from tests._helpers.sdk_http import stream_read_error, stream_read_timeout
 
 from .sdk_clients import READERS, TIMEOUT, openai_client
 
@@ -32,19 +33,22 @@ def server(request: pytest.FixtureRequest) -> Iterator[MockLLMServer]:
 
 dialects = pytest.mark.parametrize("dialect", sorted(READERS))
 
-# What each SDK raises when the connection is reset mid-stream, or a read times out.
+# What each SDK raises when the connection is reset mid-stream, or a read times out. openai:
+# its APIConnectionError/APITimeoutError (3.x), or the transport's own (2.x): stream_read_error.
 RESET_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
-    "openai-responses": (openai.APIConnectionError,),
+    "openai-responses": stream_read_error("openai"),
     "gemini": (httpx2.TransportError,),  # ReadError; over TLS RemoteProtocolError (EOF)
     "ollama": (httpx.TransportError,),
     "bedrock": (urllib3.exceptions.ProtocolError, botocore.exceptions.ConnectionClosedError),
 }
 TIMEOUT_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
-    "openai-responses": (openai.APITimeoutError,),
+    "openai-responses": stream_read_timeout("openai"),
     "gemini": (httpx2.ReadTimeout,),
     "ollama": (httpx.ReadTimeout,),
     "bedrock": (urllib3.exceptions.ReadTimeoutError, botocore.exceptions.ReadTimeoutError),
 }
+# Before the headers, inside the SDK's call: openai wraps the reset on every stack.
+RESET_BEFORE_HEADERS_ERRORS = {**RESET_ERRORS, "openai-responses": (openai.APIConnectionError,)}
 # Bytes that do not parse in each framing, and the error the SDK raises for them.
 MALFORMED: dict[str, tuple[bytes, tuple[type[BaseException], ...]]] = {
     "openai-responses": (b"data: {not json\n\n", (ValueError,)),
@@ -89,7 +93,7 @@ def test_reset_mid_stream_is_a_transport_error(server: MockLLMServer, dialect: s
 @dialects
 def test_reset_before_the_headers_is_a_transport_error(server: MockLLMServer, dialect: str) -> None:
     server.enqueue(Script(steps=(Reset(),)))
-    with pytest.raises(RESET_ERRORS[dialect]):
+    with pytest.raises(RESET_BEFORE_HEADERS_ERRORS[dialect]):
         READERS[dialect](server)
     assert server.requests[0].responded_headers_at is None
 

@@ -159,7 +159,7 @@ def test_client_disconnect_reaches_the_server(server: MockLLMServer, mode: Proxy
             # Held headers time out in the SDK's call: APITimeoutError. Passed through, they come
             # at once and the body's read times out: APITimeoutError too, or (openai 2.x) the
             # transport's ReadTimeout, which that SDK lets escape from a stream.
-            expected = openai.APITimeoutError if mode != "passthrough" else stream_read_timeout("openai")
+            expected = (openai.APITimeoutError,) if mode != "passthrough" else stream_read_timeout("openai")
             with pytest.raises(expected):
                 list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
             gave_up = time.monotonic()
