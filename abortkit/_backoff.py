@@ -32,7 +32,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from ._scope import _current
+from . import _scope
 from ._waiting import Watch, race_asyncio, raise_if_tripped, running_asyncio
 
 __all__ = ["instrument_backoff"]
@@ -93,7 +93,7 @@ def _recording(delay: Callable[..., float]) -> Callable[..., float]:
 def _sync_sleep(sleep: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(sleep)
     def sleep_for_retry(*args: Any, **kwargs: Any) -> None:
-        signals = _current.get()
+        signals = _scope.current()
         if not signals:
             return sleep(*args, **kwargs)
         box: list[float] = []
@@ -119,7 +119,7 @@ def _sync_sleep(sleep: Callable[..., None]) -> Callable[..., None]:
 def _async_sleep(sleep: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(sleep)
     async def sleep_for_retry(*args: Any, **kwargs: Any) -> None:
-        signals = _current.get()
+        signals = _scope.current()
         if not signals or not running_asyncio():
             return await sleep(*args, **kwargs)  # type: ignore[no-any-return]
         box: list[float] = []

@@ -47,11 +47,13 @@ import logging
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from . import _scope
 from ._errors import AbortError
 from ._loop import LoopHandle
 from ._responses import NO_SOCKET, RELEASED, ConnectionGuard, Target, resolve_target
-from ._scope import abort_scope, check_signal
+from ._scope import check_signal
 from ._signal import AbortSignal, ListenerRegistration
+from ._translate import as_abort_error
 
 __all__ = ["close_on_abort"]
 
@@ -79,9 +81,9 @@ class close_on_abort(Generic[R]):
         "_guard",
         "_interrupted",
         "_loop",
+        "_pushed",
         "_registration",
         "_response",
-        "_scope",
         "_signal",
         "_target",
     )
@@ -91,7 +93,7 @@ class close_on_abort(Generic[R]):
         self._response = response
         self._target: Target = resolve_target(response)
         self._guard: ConnectionGuard | None = None
-        self._scope = abort_scope(None)
+        self._pushed: _scope.Pushed | None = None
         self._registration: ListenerRegistration | None = None
         self._loop: LoopHandle | None = None
         self._close_task: Any = None
@@ -117,9 +119,9 @@ class close_on_abort(Generic[R]):
         self._entered = True
         if self._target.http_response is not None:
             self._guard = ConnectionGuard(self._target.http_response)
-        self._scope = abort_scope(self._signal)
         # No fast-path check here: the listener must run (closing the response) first.
-        self._scope._push()
+        if self._signal is not None:
+            self._pushed = _scope.push(self._signal)
 
     def _interrupt(self) -> str:
         """Shut the connection down if it is still ours (see ``ConnectionGuard.shutdown``)."""
@@ -137,7 +139,13 @@ class close_on_abort(Generic[R]):
         self._exited = True
         if self._guard is not None:
             self._guard.uninstall()
-        self._scope.__exit__(None if exc is None else type(exc), exc, None)
+        if self._pushed is not None:
+            _scope.pop(self._pushed)
+            self._pushed = None
+        if exc is not None:
+            error = as_abort_error(exc, self._signal)
+            if error is not None:
+                raise error from exc
         if exc is None and (self._interrupted or self._aborted_at_entry) and self._signal is not None:
             raise AbortError(self._signal.reason)
 

@@ -19,8 +19,9 @@ from typing import Any, TypeVar, overload
 
 import wrapt
 
+from . import _scope
 from ._errors import AbortError
-from ._scope import _current, abort_scope, check_signal, raise_if_aborted, with_signal
+from ._scope import abort_scope, check_signal
 from ._signal import AbortSignal
 from ._translate import as_abort_error
 
@@ -97,6 +98,13 @@ def abortable(func: Any = None, /, *, signal_param: str = "abort_signal") -> Any
     return wrapper(func)
 
 
+def raise_if_aborted(signal: AbortSignal, partial: object = None) -> None:
+    """The recheck after a body returned: a result produced under a tripped signal may
+    be truncated, so it travels as ``AbortError.partial`` instead of as a result."""
+    if signal._aborted:
+        raise AbortError(signal.reason, partial=partial)
+
+
 def _plain_call(signal: AbortSignal, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     with abort_scope(signal):  # raises before the body if already aborted
         result = wrapped(*args, **kwargs)
@@ -133,15 +141,14 @@ def _drive_generator(generator: Generator[Any, Any, Any], signal: AbortSignal) -
     scoped: tuple[AbortSignal, ...] | None = None
     try:
         while True:
-            token = _current.set(with_signal(signal) if scoped is None else scoped)
+            token = _scope.enter(_scope.including(signal) if scoped is None else scoped)
             try:
                 item = resume()
             except StopIteration as stop:
                 raise_if_aborted(signal, stop.value)
                 return stop.value
             finally:
-                scoped = _current.get()  # keep the scopes the body itself opened for its next resumption
-                _current.reset(token)
+                scoped = _scope.restore(token)  # keep the scopes the body itself opened for its next resumption
             if signal._aborted:
                 raise AbortError(signal.reason)
             try:
@@ -162,11 +169,11 @@ def _drive_generator(generator: Generator[Any, Any, Any], signal: AbortSignal) -
         # resets the context variable on the way out to what it was when that scope was
         # entered (our scope, pushed for that resumption); outside ours, the reset would
         # leave our signal in the consumer's context for good.
-        token = _current.set(with_signal(signal) if scoped is None else scoped)
+        token = _scope.enter(_scope.including(signal) if scoped is None else scoped)
         try:
             generator.close()
         finally:
-            _current.reset(token)
+            _scope.restore(token)
 
 
 async def _drive_async_generator(
@@ -176,15 +183,14 @@ async def _drive_async_generator(
     scoped: tuple[AbortSignal, ...] | None = None
     try:
         while True:
-            token = _current.set(with_signal(signal) if scoped is None else scoped)
+            token = _scope.enter(_scope.including(signal) if scoped is None else scoped)
             try:
                 item = await resume()
             except StopAsyncIteration:
                 raise_if_aborted(signal)
                 return
             finally:
-                scoped = _current.get()
-                _current.reset(token)
+                scoped = _scope.restore(token)
             if signal._aborted:
                 raise AbortError(signal.reason)
             try:
@@ -201,8 +207,8 @@ async def _drive_async_generator(
             raise error from exc
         raise
     finally:
-        token = _current.set(with_signal(signal) if scoped is None else scoped)  # see _drive_generator
+        token = _scope.enter(_scope.including(signal) if scoped is None else scoped)  # see _drive_generator
         try:
             await generator.aclose()
         finally:
-            _current.reset(token)
+            _scope.restore(token)

@@ -37,10 +37,10 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from . import _scope
 from ._backoff import instrument_backoff
 from ._errors import AbortUnwind
 from ._loop import LoopHandle
-from ._scope import _current
 from ._signal import AbortSignal
 from ._sockets import SocketInterrupter
 from ._waiting import Watch, first_tripped, race_asyncio, running_asyncio
@@ -85,7 +85,7 @@ class AbortableNetworkStream(_StreamBase):
     """A sync httpcore network stream whose blocking calls obey the current scope."""
 
     def _call(self, method: Callable[..., T], *args: Any) -> T:
-        signals = _current.get()
+        signals = _scope.current()
         if not signals:
             return method(*args)
         watch = Watch(signals, self._interrupt)
@@ -138,7 +138,7 @@ class AbortableAsyncNetworkStream(_StreamBase):
         return on_abort
 
     async def _call(self, method: Callable[..., Awaitable[T]], *args: Any) -> T:
-        signals = _current.get()
+        signals = _scope.current()
         if not signals:
             return await method(*args)
         watch = Watch(signals, self._on_abort or self._schedule_interrupt())
@@ -185,7 +185,7 @@ class AbortableNetworkBackend:
         return self._inner
 
     def _connect(self, connect: Callable[..., Any], *args: Any, **kwargs: Any) -> AbortableNetworkStream:
-        signals = _current.get()
+        signals = _scope.current()
         tripped = first_tripped(signals)
         if tripped is not None:  # no connection attempt at all
             raise AbortUnwind(tripped.reason)
@@ -268,7 +268,7 @@ class AbortableAsyncNetworkBackend:
         return self._inner
 
     async def _connect(self, connect: Callable[..., Any], *args: Any, **kwargs: Any) -> AbortableAsyncNetworkStream:
-        signals = _current.get()
+        signals = _scope.current()
         tripped = first_tripped(signals)
         if tripped is not None:
             raise AbortUnwind(tripped.reason)

@@ -1,40 +1,99 @@
-"""``abort_scope``: which signals govern the I/O running in this context.
+"""The scope: which signals govern the I/O running in this context, and ``abort_scope``.
 
 The waiting-for-headers phase has no response object to close, and an SDK call offers
 no hook inside it. A context variable does: ``abort_scope`` (and everything built on
 it: ``close_on_abort``, ``@abortable``) records the signal here, and the instrumented
-network layer (:mod:`abortkit._network`) reads it at every blocking read, write,
-connect and TLS handshake. Context variables follow the code, not the connection: a
-pooled connection serving another thread or task sees that request's scope, never
-ours, so an abort cannot reach a connection already handed to someone else.
+network layer (:mod:`abortkit._network`) and the retry back-off (:mod:`abortkit._backoff`)
+read it at every blocking read, write, connect, TLS handshake and sleep. Context
+variables follow the code, not the connection: a pooled connection serving another
+thread or task sees that request's scope, never ours, so an abort cannot reach a
+connection already handed to someone else.
+
+This module owns the context variable; nothing else touches it. Its small API:
+
+* ``current()``: the signals in scope, outermost first (the hot path: one
+  context-variable read, no Python frame).
+* ``push(signal)`` / ``pop(pushed)``: what ``abort_scope`` and ``close_on_abort`` do on
+  entry and exit. A signal already in scope is not pushed again (``close_on_abort``
+  inside ``@abortable`` with the same signal is the common case): the context is left
+  as it is, and every blocking call registers one listener per signal, not two.
+* ``enter(signals)`` / ``restore(token)``: for the generator drivers of ``@abortable``,
+  which set the scope around each resumption of the body and carry over what the
+  body itself left in it (an ``abort_scope`` it opened and is still inside).
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from types import TracebackType
+from typing import Final
 
-from ._errors import AbortError
 from ._signal import AbortSignal
 from ._translate import as_abort_error
 
 __all__ = ["abort_scope", "current_signals"]
 
-_current: contextvars.ContextVar[tuple[AbortSignal, ...]] = contextvars.ContextVar(
-    "abortkit_signals", default=()
-)
+Signals = tuple[AbortSignal, ...]
+Token = contextvars.Token[Signals]
+
+_signals: contextvars.ContextVar[Signals] = contextvars.ContextVar("abortkit_signals", default=())
+
+#: The signals in scope, outermost first. The bound method itself: the network layer
+#: calls this on every read and write, and a wrapper function would add a frame to each.
+current: Final[Callable[[], Signals]] = _signals.get
 
 
 def current_signals() -> tuple[AbortSignal, ...]:
     """The signals of every enclosing ``abort_scope``, outermost first."""
-    return _current.get()
+    return _signals.get()
 
 
-def with_signal(signal: AbortSignal) -> tuple[AbortSignal, ...]:
+def including(signal: AbortSignal) -> Signals:
     """The current signals plus ``signal``; a signal already in scope is not added twice
     (every blocking call would otherwise register, and run, its listener twice)."""
-    signals = _current.get()
+    signals = _signals.get()
     return signals if signal in signals else (*signals, signal)
+
+
+class _Unchanged:
+    """What ``push`` returns when the signal was already in scope: nothing to undo."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<scope unchanged>"
+
+
+UNCHANGED: Final = _Unchanged()
+Pushed = Token | _Unchanged
+
+
+def push(signal: AbortSignal) -> Pushed:
+    """Put ``signal`` in scope for this context; undo with ``pop`` (same context)."""
+    signals = _signals.get()
+    if signal in signals:
+        return UNCHANGED
+    return _signals.set((*signals, signal))
+
+
+def pop(pushed: Pushed) -> None:
+    """Undo a ``push``."""
+    if not isinstance(pushed, _Unchanged):
+        _signals.reset(pushed)
+
+
+def enter(signals: Signals) -> Token:
+    """Make ``signals`` the scope of this context until ``restore``."""
+    return _signals.set(signals)
+
+
+def restore(token: Token) -> Signals:
+    """Undo ``enter``; returns the signals that were in scope just before, i.e. what the
+    code that ran in between left there (its own scopes still open)."""
+    left = _signals.get()
+    _signals.reset(token)
+    return left
 
 
 def check_signal(signal: object, what: str) -> AbortSignal | None:
@@ -54,28 +113,24 @@ class abort_scope:
     may be None: then it does nothing.
     """
 
-    __slots__ = ("_signal", "_token")
+    __slots__ = ("_pushed", "_signal")
 
     def __init__(self, signal: AbortSignal | None) -> None:
         self._signal = check_signal(signal, "abort_scope() signal")
-        self._token: contextvars.Token[tuple[AbortSignal, ...]] | None = None
+        self._pushed: Pushed | None = None  # None: not inside the block
 
     @property
     def signal(self) -> AbortSignal | None:
         return self._signal
 
     def __enter__(self) -> abort_scope:
-        if self._signal is not None:
-            self._signal.throw_if_aborted()
-        self._push()
-        return self
-
-    def _push(self) -> None:
         signal = self._signal
         if signal is not None:
-            if self._token is not None:
+            signal.throw_if_aborted()
+            if self._pushed is not None:
                 raise RuntimeError("abort_scope is not re-entrant: create one per block")
-            self._token = _current.set(with_signal(signal))
+            self._pushed = push(signal)
+        return self
 
     def __exit__(
         self,
@@ -83,9 +138,9 @@ class abort_scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._token is not None:
-            _current.reset(self._token)
-            self._token = None
+        if self._pushed is not None:
+            pop(self._pushed)
+            self._pushed = None
         if exc is not None:
             error = as_abort_error(exc, self._signal)
             if error is not None:
@@ -101,10 +156,3 @@ class abort_scope:
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
-
-
-def raise_if_aborted(signal: AbortSignal | None, partial: object = None) -> None:
-    """The recheck after a body returned: a result produced under a tripped signal may
-    be truncated, so it travels as ``AbortError.partial`` instead of as a result."""
-    if signal is not None and signal._aborted:
-        raise AbortError(signal.reason, partial=partial)

@@ -237,35 +237,33 @@ def test_async_backend_passes_connect_arguments_through(method: str, scoped: boo
 
 @pytest.mark.found_by_mutation
 def test_sync_connect_under_a_tripped_signal_is_not_attempted() -> None:
-    from abortkit import AbortableNetworkBackend
+    from abortkit import AbortableNetworkBackend, _scope
     from abortkit._errors import AbortUnwind
-    from abortkit._scope import _current
 
     controller = AbortController()
     controller.abort("esc")
     inner = FakeBackend()
-    token = _current.set((controller.signal,))  # as inside an enclosing scope (whose entry would raise)
+    token = _scope.enter((controller.signal,))  # as inside an enclosing scope (whose entry would raise)
     try:
         with pytest.raises(AbortUnwind) as caught:
             AbortableNetworkBackend(inner).connect_tcp("host", 443)
     finally:
-        _current.reset(token)
+        _scope.restore(token)
     assert caught.value.reason == "esc"
     assert inner.calls == []
 
 
 @pytest.mark.found_by_mutation
 def test_async_connect_under_a_tripped_signal_is_not_attempted() -> None:
-    from abortkit import AbortableAsyncNetworkBackend
+    from abortkit import AbortableAsyncNetworkBackend, _scope
     from abortkit._errors import AbortUnwind
-    from abortkit._scope import _current
 
     controller = AbortController()
     controller.abort("esc")
     inner = FakeAsyncBackend(FakeAsyncStream())
 
     async def main() -> None:
-        _current.set((controller.signal,))
+        _scope.enter((controller.signal,))
         await AbortableAsyncNetworkBackend(inner).connect_tcp("host", 443)
 
     with pytest.raises(AbortUnwind) as caught:
