@@ -14,7 +14,8 @@ and on an abort raises ``AbortUnwind``, which the SDK does not catch: no further
 attempt is made. Outside a scope, or when an SDK no longer works this way (nothing
 recorded), the SDK's own sleep runs unchanged.
 
-Under an event loop other than asyncio (trio) the delay is left to the SDK.
+Under an event loop whose backend cannot race a sleep against an abort (trio, see
+``_eventloop.py``) the delay is left to the SDK.
 
 ``client.copy()`` and its alias ``client.with_options()`` build a new instance, which
 would not have these wrappers: they are wrapped too, and the copy is passed to
@@ -24,16 +25,14 @@ a copy given its own ``http_client`` gets that one instrumented).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
-import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from . import _scope
-from ._waiting import Watch, race_asyncio, raise_if_tripped, running_asyncio
+from . import _scope, _waiting
+from ._eventloop import running_loop
 
 __all__ = ["instrument_backoff"]
 
@@ -102,15 +101,10 @@ def _sync_sleep(sleep: Callable[..., None]) -> Callable[..., None]:
             sleep(*args, **kwargs)
         finally:
             _deferred.reset(token)
-        raise_if_tripped(signals)
+        _waiting.raise_if_tripped(signals)
         if box and box[0] > 0:
-            woken = threading.Event()
-            watch = Watch(signals, woken.set)
-            try:
-                woken.wait(box[0])
-            finally:
-                watch.stop()
-        raise_if_tripped(signals)
+            _waiting.sleep(signals, box[0])
+        _waiting.raise_if_tripped(signals)
         return None
 
     return sleep_for_retry
@@ -120,7 +114,8 @@ def _async_sleep(sleep: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(sleep)
     async def sleep_for_retry(*args: Any, **kwargs: Any) -> None:
         signals = _scope.current()
-        if not signals or not running_asyncio():
+        loop = running_loop() if signals else None
+        if loop is None or not loop.can_race:
             return await sleep(*args, **kwargs)  # type: ignore[no-any-return]
         box: list[float] = []
         token = _deferred.set(box)
@@ -128,10 +123,10 @@ def _async_sleep(sleep: Callable[..., Any]) -> Callable[..., Any]:
             await sleep(*args, **kwargs)
         finally:
             _deferred.reset(token)
-        raise_if_tripped(signals)
+        _waiting.raise_if_tripped(signals)
         if box and box[0] > 0:
-            await race_asyncio(signals, asyncio.sleep(box[0]))
-        raise_if_tripped(signals)
+            await loop.sleep(signals, box[0])
+        _waiting.raise_if_tripped(signals)
         return None
 
     return sleep_for_retry

@@ -35,7 +35,7 @@ Async (``async with``)
 ----------------------
 The aborting thread decides whether the abort interrupts the response (was it still
 live?) exactly as in the sync case, and schedules the interruption on the consumer's
-loop (batched with every other stream of that loop, see ``_loop.py``); there the
+loop (batched with every other stream of that loop, see ``_eventloop.py``); there the
 socket is shut down and ``aclose()`` started, and exit awaits it. An interruption
 scheduled but not yet run when exit runs is dropped (exit closes the response
 itself): after exit, nothing of ours runs.
@@ -49,7 +49,7 @@ from typing import Any, Generic, TypeVar
 
 from . import _scope
 from ._errors import AbortError
-from ._loop import LoopHandle
+from ._eventloop import EventLoop, current_loop
 from ._responses import NO_SOCKET, RELEASED, ConnectionGuard, Target, resolve_target
 from ._scope import check_signal
 from ._signal import AbortSignal, ListenerRegistration
@@ -95,7 +95,7 @@ class close_on_abort(Generic[R]):
         self._guard: ConnectionGuard | None = None
         self._pushed: _scope.Pushed | None = None
         self._registration: ListenerRegistration | None = None
-        self._loop: LoopHandle | None = None
+        self._loop: EventLoop | None = None
         self._close_task: Any = None
         self._interrupted = False
         self._aborted_at_entry = False
@@ -221,7 +221,7 @@ class close_on_abort(Generic[R]):
             self._target.sync_close()
 
     async def __aenter__(self) -> R:
-        self._loop = LoopHandle.capture()
+        self._loop = current_loop()
         self._begin()
         if self._signal is not None:
             self._registration = self._signal.add_listener(self._on_abort_async)

@@ -27,8 +27,10 @@ and an abort is noticed when the connection next delivers data.
 
 Connecting: a sync ``connect()`` cannot be woken portably (there is no socket to shut
 down until it returns), so inside a scope it runs on a short-lived helper thread and
-the caller waits for it or for the abort. An async connect under asyncio is raced
-against the signal and cancelled when it trips.
+the caller waits for it or for the abort. An async connect is raced against the
+signal by the event loop's backend (``_eventloop.py``): under asyncio it is cancelled
+when the signal trips; under trio it runs to its end, and the tripped signal is seen
+right after it.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ from typing import Any, TypeVar
 from . import _scope
 from ._backoff import instrument_backoff
 from ._errors import AbortUnwind
-from ._loop import LoopHandle
+from ._eventloop import current_loop, running_loop
 from ._signal import AbortSignal
 from ._sockets import SocketInterrupter
-from ._waiting import Watch, first_tripped, race_asyncio, running_asyncio
+from ._waiting import Watch, first_tripped
 from ._watchdog import _watchdogs, report_progress
 
 __all__ = [
@@ -121,18 +123,18 @@ class AbortableAsyncNetworkStream(_StreamBase):
     """An async httpcore network stream whose awaits obey the current scope.
 
     The listener only schedules the shutdown on the stream's loop (batched: see
-    ``_loop.py``), so an abort of a thousand streams costs the aborting thread a
+    ``_eventloop.py``), so an abort of a thousand streams costs the aborting thread a
     thousand deque appends, not a thousand syscalls fighting the loop for the GIL.
     """
 
     _on_abort: Callable[[], object] | None = None
 
     def _schedule_interrupt(self) -> Callable[[], object]:
-        handle = LoopHandle.capture()
+        loop = current_loop()
         interrupt = self._interrupt
 
         def on_abort() -> None:
-            handle.call_soon(interrupt)
+            loop.call_soon(interrupt)
 
         self._on_abort = on_abort
         return on_abort
@@ -272,8 +274,9 @@ class AbortableAsyncNetworkBackend:
         tripped = first_tripped(signals)
         if tripped is not None:
             raise AbortUnwind(tripped.reason)
-        if signals and running_asyncio():
-            stream = await race_asyncio(signals, connect(*args, **kwargs))
+        loop = running_loop() if signals else None
+        if loop is not None:
+            stream = await loop.race(signals, connect(*args, **kwargs))
         else:
             stream = await connect(*args, **kwargs)
         tripped = first_tripped(signals)

@@ -1,25 +1,23 @@
 """Waiting for one blocking call or an abort, whichever comes first.
 
-What the network layer and the retry back-off share: the signals come from the
-enclosing ``abort_scope``; a listener on each wakes the wait (shuts a socket down,
-sets an event, cancels a task); once the wait is over the listeners are detached
-(``remove()`` waits for one running on another thread, so nothing of ours runs after
-``stop()``); then, if a signal tripped, ``AbortUnwind`` replaces whatever the woken
-call returned or raised.
+What the network layer, the retry back-off and the event-loop backends
+(``_eventloop.py``) share: the signals come from the enclosing scope; a listener on
+each wakes the wait (shuts a socket down, sets an event, cancels a task); once the
+wait is over the listeners are detached (``remove()`` waits for one running on
+another thread, so nothing of ours runs after ``stop()``); then, if a signal tripped,
+``AbortUnwind`` replaces whatever the woken call returned or raised. Nothing here
+depends on an event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import threading
+from collections.abc import Callable
 
 from ._errors import AbortUnwind
 from ._signal import AbortSignal, ListenerRegistration
 
-__all__ = ["Watch", "first_tripped", "race_asyncio", "raise_if_tripped", "running_asyncio"]
-
-T = TypeVar("T")
+__all__ = ["Watch", "first_tripped", "raise_if_tripped", "sleep"]
 
 
 def first_tripped(signals: tuple[AbortSignal, ...]) -> AbortSignal | None:
@@ -60,30 +58,12 @@ class Watch:
         raise_if_tripped(self._signals, cause)
 
 
-def running_asyncio() -> bool:
+def sleep(signals: tuple[AbortSignal, ...], seconds: float) -> None:
+    """Block ``seconds``, or until one of ``signals`` trips (then ``AbortUnwind``)."""
+    woken = threading.Event()
+    watch = Watch(signals, woken.set)
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-async def race_asyncio(signals: tuple[AbortSignal, ...], operation: Awaitable[T]) -> T:
-    """Await ``operation`` in a child task that an abort (from any thread) cancels."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(operation)
-
-    def cancel() -> None:
-        try:
-            loop.call_soon_threadsafe(task.cancel)
-        except RuntimeError:  # the loop is closed: nothing is waiting any more
-            pass
-
-    watch = Watch(signals, cancel)
-    try:
-        return await task
-    except asyncio.CancelledError as exc:
-        watch.raise_if_tripped(exc)  # our cancel: an abort; otherwise the caller's
-        raise
+        woken.wait(seconds)
     finally:
         watch.stop()
+    watch.raise_if_tripped()

@@ -386,9 +386,9 @@ def test_the_network_layer_shares_one_interrupter_per_stream() -> None:
     import socket
 
     from abortkit import abort_scope
+    from abortkit._eventloop import running_loop
     from abortkit._network import AbortableAsyncNetworkStream, AbortableNetworkStream
     from abortkit._sockets import SocketInterrupter, interrupter_for
-    from abortkit._waiting import running_asyncio
 
     ours, peer = socket.socketpair()
     try:
@@ -409,10 +409,10 @@ def test_the_network_layer_shares_one_interrupter_per_stream() -> None:
             first = async_stream._on_abort
             await async_stream.read(1)
         assert first is not None and async_stream._on_abort is first, "the loop handle is captured once per stream"
-        assert running_asyncio()
+        assert running_loop() is not None
 
     asyncio.run(main())
-    assert not running_asyncio()
+    assert running_loop() is None
 
 
 @pytest.mark.found_by_mutation
