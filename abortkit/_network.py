@@ -44,7 +44,7 @@ from ._backoff import instrument_backoff
 from ._errors import AbortUnwind
 from ._eventloop import current_loop, running_loop
 from ._signal import AbortSignal
-from ._sockets import SocketInterrupter
+from ._sockets import InterruptibleStream, SocketInterrupter
 from ._waiting import Watch, first_tripped
 from ._watchdog import _watchdogs, report_progress
 
@@ -57,14 +57,15 @@ __all__ = [
 T = TypeVar("T")
 
 
-class _StreamBase:
+class _StreamBase(InterruptibleStream):
     """What the sync and async wrappers share: the socket, and how to interrupt it."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        # Shared with close_on_abort's guard (through the response's "network_stream").
-        self.abortkit_interrupter = SocketInterrupter(inner)
-        self._interrupt = self.abortkit_interrupter.interrupt
+        # The connection's one interrupter: close_on_abort's guard reaches this same
+        # object through the response's "network_stream" (``_sockets.interrupter_for``).
+        self.interrupter = SocketInterrupter(inner)
+        self._interrupt = self.interrupter.interrupt
 
     def _drop_if_tripped(self, watch: Watch) -> None:
         """Bytes read after the abort are not handed over, on a connection of our own.
@@ -73,7 +74,7 @@ class _StreamBase:
         httpcore's read lock reads for all of them): they are handed over, and the
         aborted request stops at its next call, before reading anything more.
         """
-        if not self.abortkit_interrupter.multiplexed:
+        if not self.interrupter.multiplexed:
             watch.raise_if_tripped()
 
     def get_extra_info(self, info: str) -> Any:

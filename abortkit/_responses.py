@@ -163,11 +163,13 @@ class ConnectionGuard:
         with self._lock:
             if self._released:
                 return RELEASED
-            if self._response.http_version != "HTTP/2":
-                network_stream = self._response.extensions.get("network_stream")
-                if network_stream is not None and interrupter_for(network_stream).interrupt():
-                    return SHUT_DOWN
-            return NO_SOCKET
+            network_stream = self._response.extensions.get("network_stream")
+            if network_stream is None:
+                return NO_SOCKET
+            interrupter = interrupter_for(network_stream)
+            if self._response.http_version == "HTTP/2":
+                interrupter.mark_multiplexed()  # the interrupter decides: hands off a shared socket
+            return SHUT_DOWN if interrupter.interrupt() else NO_SOCKET
 
     def uninstall(self) -> None:
         """Put the original byte stream back (only if ours is still in place)."""

@@ -1,4 +1,15 @@
-"""Waking a thread blocked in ``recv`` on a socket, from any thread.
+"""Shutting a connection's socket down to wake its blocked reader: the one owner of that duty.
+
+Everything that wakes a blocked read by shutting a socket down (the network layer's
+listener during a blocking call, ``close_on_abort``'s listener through its
+``ConnectionGuard``) asks the connection's ``SocketInterrupter``, reached through one
+typed accessor, ``interrupter_for(network_stream)``: abortkit's instrumented network
+streams (``InterruptibleStream``) own one each, so however many listeners ask, the
+socket is looked up once and shut down at most once. The interrupter alone decides
+whether to: never for a multiplexed (HTTP/2) connection, whose socket carries other
+requests' streams.
+
+Why shutdown:
 
 ``close()`` alone does not do it on Linux: the blocked ``recv`` keeps its reference to
 the open file and waits for the next byte (measured: 2.7 s into a 3 s gap).
@@ -19,7 +30,14 @@ import socket
 import sys
 from typing import Any
 
-__all__ = ["SocketInterrupter", "find_socket", "interrupter_for", "is_multiplexed", "shutdown_socket"]
+__all__ = [
+    "InterruptibleStream",
+    "SocketInterrupter",
+    "find_socket",
+    "interrupter_for",
+    "is_multiplexed",
+    "shutdown_socket",
+]
 
 _CLOSE_TOO = sys.platform == "win32"
 
@@ -64,13 +82,19 @@ def is_multiplexed(network_stream: Any) -> bool:
 
 
 class SocketInterrupter:
-    """Shuts one connection's socket down, at most once.
+    """Shuts one connection's socket down, at most once, and never a multiplexed one.
 
     The socket and whether it is multiplexed are looked up once, on first use:
     anyio answers ``get_extra_info`` by building a dict of every attribute (with
     ``getpeername`` syscalls), about 100 us a call, which a thousand simultaneous
     aborts cannot afford several times over. Shutting down twice would be harmless
-    but costs a syscall: close_on_abort and the network layer share one interrupter.
+    but costs a syscall: every listener of the connection asks this one object.
+
+    Race analysis: ``interrupt`` may run on several threads at once (two listeners of
+    one connection on two aborting threads); the worst interleaving shuts the socket
+    down twice, which the kernel accepts. ``mark_multiplexed`` is called by whoever
+    learns that the connection is HTTP/2 (the response's version, or the HTTP/2
+    connection preface written on it) before any listener of that request can run.
     """
 
     __slots__ = ("_done", "_multiplexed", "_network_stream", "_shut_down")
@@ -88,6 +112,10 @@ class SocketInterrupter:
             self._multiplexed = is_multiplexed(self._network_stream)
         return self._multiplexed
 
+    def mark_multiplexed(self) -> None:
+        """The connection is known to carry HTTP/2 (whatever its TLS negotiated)."""
+        self._multiplexed = True
+
     def interrupt(self) -> bool:
         """Shut the socket down (once); True if there is a socket and it was shut down."""
         if not self._done:  # a benign race: at worst a second, harmless shutdown
@@ -98,7 +126,18 @@ class SocketInterrupter:
         return self._shut_down
 
 
-def interrupter_for(network_stream: Any) -> SocketInterrupter:
-    """The network stream's own interrupter (abortkit's instrumented streams have one)."""
-    own = getattr(network_stream, "abortkit_interrupter", None)
-    return own if isinstance(own, SocketInterrupter) else SocketInterrupter(network_stream)
+class InterruptibleStream:
+    """A network stream that owns its connection's interrupter (abortkit's instrumented ones)."""
+
+    interrupter: SocketInterrupter
+
+
+def interrupter_for(network_stream: object) -> SocketInterrupter:
+    """The interrupter of the connection under ``network_stream``.
+
+    An instrumented stream's own (shared by every listener of that connection), or a
+    new one for a stream abortkit did not instrument (nothing else can reach it).
+    """
+    if isinstance(network_stream, InterruptibleStream):
+        return network_stream.interrupter
+    return SocketInterrupter(network_stream)

@@ -394,9 +394,9 @@ def test_the_network_layer_shares_one_interrupter_per_stream() -> None:
     try:
         stream = AbortableNetworkStream(FakeStream(sock=ours))
         assert stream.get_extra_info("socket") is ours
-        assert interrupter_for(stream) is stream.abortkit_interrupter
+        assert interrupter_for(stream) is stream.interrupter
         fresh = interrupter_for(FakeStream(sock=ours))
-        assert isinstance(fresh, SocketInterrupter) and fresh is not stream.abortkit_interrupter
+        assert isinstance(fresh, SocketInterrupter) and fresh is not stream.interrupter
     finally:
         ours.close()
         peer.close()
