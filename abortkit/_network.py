@@ -23,7 +23,9 @@ network call then runs like this:
    ``AbortError``.
 
 HTTP/2 connections carry other requests' streams: their socket is never shut down,
-and an abort is noticed when the connection next delivers data.
+and an abort is noticed when the connection next delivers data. A connection is known
+to be HTTP/2 from its TLS ALPN, or, for HTTP/2 by prior knowledge on plain TCP (h2c,
+no ALPN), from the connection preface httpcore writes on it first.
 
 Connecting: a sync ``connect()`` cannot be woken portably (there is no socket to shut
 down until it returns), so inside a scope it runs on a short-lived helper thread and
@@ -56,6 +58,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+# What every HTTP/2 client sends first (RFC 9113, 3.4): seen on a write, the connection is multiplexed.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
 
 class _StreamBase(InterruptibleStream):
     """What the sync and async wrappers share: the socket, and how to interrupt it."""
@@ -66,6 +71,18 @@ class _StreamBase(InterruptibleStream):
         # object through the response's "network_stream" (``_sockets.interrupter_for``).
         self.interrupter = SocketInterrupter(inner)
         self._interrupt = self.interrupter.interrupt
+
+    _preface_checked = False
+
+    def _check_preface(self, buffer: bytes) -> None:
+        """Before the first write goes out: an HTTP/2 preface marks the connection shared.
+
+        Before any listener of a request on it can run: the preface is the first thing
+        httpcore writes on an HTTP/2 connection, before any request's headers.
+        """
+        self._preface_checked = True
+        if buffer[: len(_H2_PREFACE)] == _H2_PREFACE:
+            self.interrupter.mark_multiplexed()
 
     def _drop_if_tripped(self, watch: Watch) -> None:
         """Bytes read after the abort are not handed over, on a connection of our own.
@@ -111,6 +128,8 @@ class AbortableNetworkStream(_StreamBase):
         return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not self._preface_checked:
+            self._check_preface(buffer)
         self._call(self._inner.write, buffer, timeout)
 
     def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
@@ -164,6 +183,8 @@ class AbortableAsyncNetworkStream(_StreamBase):
         return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not self._preface_checked:
+            self._check_preface(buffer)
         await self._call(self._inner.write, buffer, timeout)
 
     async def start_tls(

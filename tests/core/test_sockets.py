@@ -108,6 +108,13 @@ class InnerStream:
     def __init__(self, sock: Any = None, alpn: str | None = None) -> None:
         self.sock, self.alpn = sock, alpn
         self.lookups = 0
+        self.written: list[bytes] = []
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.written.append(buffer)
+
+    async def awrite(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.written.append(buffer)
 
     def get_extra_info(self, info: str) -> Any:
         self.lookups += 1
@@ -180,3 +187,20 @@ def test_an_http2_response_tells_the_interrupter_and_its_socket_is_left_alone() 
     assert ConnectionGuard(Response(stream)).shutdown() == NO_SOCKET
     assert stream.interrupter.multiplexed, "the response's HTTP version did not reach the connection's owner"
     assert stream.interrupter.interrupt() is False and sock.shutdowns == 0
+
+
+@pytest.mark.parametrize("first", [b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04", b"POST / HTTP/1.1\r\n"])
+def test_the_http2_preface_written_first_marks_the_connection_shared(first: bytes) -> None:
+    """h2c (HTTP/2 by prior knowledge on plain TCP) has no ALPN: the preface is what tells."""
+    import asyncio
+
+    sync_inner, async_inner = InnerStream(sock=CountingSock()), InnerStream(sock=CountingSock())
+    async_inner.write = async_inner.awrite  # type: ignore[method-assign]
+    sync_stream, async_stream = AbortableNetworkStream(sync_inner), AbortableAsyncNetworkStream(async_inner)
+    sync_stream.write(first)
+    sync_stream.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")  # only the first write counts
+    asyncio.run(async_stream.write(first))
+    h2 = first.startswith(b"PRI")
+    assert sync_stream.interrupter.multiplexed is h2
+    assert async_stream.interrupter.multiplexed is h2
+    assert sync_inner.written[0] == first and async_inner.written == [first]

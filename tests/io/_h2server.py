@@ -1,5 +1,6 @@
 """A real HTTP/2 server on loopback for ``test_http2.py``: hypercorn over TLS (trustme
-certificate, ALPN ``h2``) serving a tiny ASGI app that streams SSE with scripted gaps.
+certificate, ALPN ``h2``), or over plain TCP with HTTP/2 by prior knowledge ("h2c",
+``tls=False``), serving a tiny ASGI app that streams SSE with scripted gaps.
 
 ``POST /stream?name=N&chunks=C&gap=G&first_gap=F`` streams ``data: N-0``, waits ``F`` seconds,
 then ``data: N-1`` .. ``data: N-{C-1}`` with ``G`` seconds between them, then ``data: [DONE]``.
@@ -40,7 +41,8 @@ def expected_body(name: str, chunks: int) -> bytes:
 
 
 class H2Server:
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = True) -> None:
+        self.tls = tls
         self.records: dict[str, H2Record] = {}
         self._lock = threading.Lock()
         self._ca = trustme.CA()
@@ -106,19 +108,20 @@ class H2Server:
         from hypercorn.asyncio import serve
         from hypercorn.config import Config
 
-        cert = self._ca.issue_cert("127.0.0.1")
-        certfile = os.path.join(self._dir, "cert.pem")
-        keyfile = os.path.join(self._dir, "key.pem")
-        cert.private_key_pem.write_to_path(keyfile)
-        cert.cert_chain_pems[0].write_to_path(certfile)
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
         self.port = listener.getsockname()[1]
         config = Config()
         config.bind = [f"fd://{listener.detach()}"]
-        config.certfile, config.keyfile = certfile, keyfile
-        config.alpn_protocols = ["h2"]
+        if self.tls:
+            cert = self._ca.issue_cert("127.0.0.1")
+            certfile = os.path.join(self._dir, "cert.pem")
+            keyfile = os.path.join(self._dir, "key.pem")
+            cert.private_key_pem.write_to_path(keyfile)
+            cert.cert_chain_pems[0].write_to_path(certfile)
+            config.certfile, config.keyfile = certfile, keyfile
+            config.alpn_protocols = ["h2"]
         config.h2_max_concurrent_streams = 1000
         config.keep_alive_timeout = 60
         config.graceful_timeout = 1
@@ -147,8 +150,8 @@ class H2Server:
     async def _serve(self, serve: Any, config: Any) -> None:
         assert self._stop is not None
         task = asyncio.ensure_future(serve(self.app, config, shutdown_trigger=self._stop.wait))
-        # Ready once it accepts a TLS connection.
-        ctx = self.ssl_context()
+        # Ready once it accepts a (TLS) connection.
+        ctx = self.ssl_context() if self.tls else None
         for _ in range(400):
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port, ssl=ctx)
@@ -176,7 +179,7 @@ class H2Server:
 
     @property
     def base_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def url(self, name: str, chunks: int, gap: float, first_gap: float | None = None) -> str:
         first = gap if first_gap is None else first_gap
@@ -193,8 +196,8 @@ class H2Server:
 
 
 @contextlib.contextmanager
-def h2_server() -> Iterator[H2Server]:
-    server = H2Server().start()
+def h2_server(*, tls: bool = True) -> Iterator[H2Server]:
+    server = H2Server(tls=tls).start()
     try:
         yield server
     finally:

@@ -65,6 +65,12 @@ def server() -> Iterator[H2Server]:
         yield srv
 
 
+@pytest.fixture(scope="module")
+def h2c_server() -> Iterator[H2Server]:
+    with h2_server(tls=False) as srv:
+        yield srv
+
+
 @pytest.fixture(autouse=True)
 def _fresh_records(server: H2Server) -> None:
     server.records.clear()
@@ -135,7 +141,11 @@ def consume(client: Any, url: str, mode: str, signal: Any, on_chunk: Callable[[b
 
 def make_client(server: H2Server, asynchronous: bool, mode: str) -> Any:
     cls: Any = httpx2.AsyncClient if asynchronous else httpx2.Client
-    client = cls(http2=True, verify=server.ssl_context(), timeout=httpx2.Timeout(10, read=READ_TIMEOUT))
+    timeout = httpx2.Timeout(10, read=READ_TIMEOUT)
+    if server.tls:
+        client = cls(http2=True, verify=server.ssl_context(), timeout=timeout)
+    else:  # h2c: HTTP/2 by prior knowledge on plain TCP (no ALPN to tell the connection is shared)
+        client = cls(http1=False, http2=True, timeout=timeout)
     return instrument(client) if mode == "instrument" else client
 
 
@@ -247,6 +257,15 @@ def test_aborting_one_multiplexed_stream_leaves_the_others_intact(
     server: H2Server, asynchronous: bool, mode: str
 ) -> None:
     _check_abort_one(server, asynchronous, mode)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("asynchronous", [True, False], ids=["async", "sync"])
+def test_aborting_one_h2c_stream_leaves_the_others_intact(h2c_server: H2Server, asynchronous: bool) -> None:
+    """HTTP/2 by prior knowledge on plain TCP: no ALPN says the socket is shared, yet it is.
+    The instrumented abort must not shut it down under the other streams."""
+    h2c_server.records.clear()
+    _check_abort_one(h2c_server, asynchronous, "instrument")
 
 
 # -- the bugs, pinned down deterministically -----------------------------------------------------------
