@@ -42,7 +42,7 @@ import logging
 import sys
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from ._signal import AbortSignal
@@ -102,8 +102,10 @@ class EventLoop:
         """Thread-safe "run this on the loop"; RuntimeError once the loop is gone."""
         raise NotImplementedError
 
-    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Any:
-        """Start ``factory()`` as a task of this loop; call on the loop's own thread."""
+    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Awaitable[None]:
+        """Start ``factory()`` as a task of this loop; call on the loop's own thread.
+
+        Returns an awaitable that ends when the task does (raising what it raised)."""
         raise NotImplementedError
 
     async def race(self, signals: tuple[AbortSignal, ...], operation: Awaitable[T]) -> T:
@@ -138,7 +140,7 @@ class _AsyncioLoop(EventLoop):
     def _schedule(self, callback: Callable[[], None]) -> None:
         self._running().call_soon_threadsafe(callback)
 
-    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Any:
+    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Awaitable[None]:
         return self._running().create_task(factory())
 
     async def race(self, signals: tuple[AbortSignal, ...], operation: Awaitable[T]) -> T:
@@ -173,11 +175,42 @@ class _TrioLoop(EventLoop):
             raise RuntimeError("the trio run is gone")
         token.run_sync_soon(callback)  # trio.RunFinishedError is a RuntimeError
 
-    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Any:
-        return self._trio.lowlevel.spawn_system_task(factory)
+    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Awaitable[None]:
+        return _TrioTask(self._trio, factory)
 
     async def sleep(self, signals: tuple[AbortSignal, ...], seconds: float) -> None:
         await self._trio.sleep(seconds)
+
+
+class _TrioTask:
+    """A trio system task that can be awaited (trio's own ``Task`` cannot).
+
+    A system task that raises would crash the whole run, so an ``Exception`` is kept
+    and raised to whoever awaits the task instead.
+    """
+
+    __slots__ = ("_done", "_error")
+
+    def __init__(self, trio: Any, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._done = trio.Event()
+        self._error: Exception | None = None
+        trio.lowlevel.spawn_system_task(self._run, factory)
+
+    async def _run(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await factory()
+        except Exception as exc:
+            self._error = exc
+        finally:
+            self._done.set()
+
+    async def _join(self) -> None:
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._join().__await__()
 
 
 def running_loop() -> EventLoop | None:

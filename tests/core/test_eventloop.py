@@ -256,3 +256,65 @@ def test_a_trio_run_that_has_ended_is_not_kept_alive() -> None:
     gc.collect()
     assert [ref for ref in tokens if ref() is not None] == []
     assert holder[0].call_soon(lambda: None) is False  # the run is over: nothing to schedule onto
+
+
+def test_under_trio_exit_waits_for_the_close_the_abort_started() -> None:
+    """With no socket to shut down, the abort closes the object in a task of the loop; exit
+    must wait for that close: once ``async with`` is left, nothing of ours is running."""
+    trio = pytest.importorskip("trio")
+    events: list[str] = []
+
+    class SlowToClose:
+        def __init__(self) -> None:
+            self.closing = trio.Event()
+
+        async def read(self) -> None:
+            await self.closing.wait()
+            raise ConnectionError("closed")
+
+        async def aclose(self) -> None:
+            self.closing.set()
+            await trio.sleep(0.05)
+            events.append("closed")
+
+    async def main() -> None:
+        controller = AbortController()
+        threading.Timer(0.02, controller.abort).start()
+        with pytest.raises(AbortError):
+            async with close_on_abort(controller.signal, SlowToClose()) as same:
+                with trio.fail_after(3):
+                    await same.read()
+        events.append("exited")
+
+    trio.run(main)
+    assert events == ["closed", "exited"]
+
+
+def test_under_trio_a_close_that_fails_is_logged_and_the_run_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    trio = pytest.importorskip("trio")
+
+    class FailsToClose:
+        def __init__(self) -> None:
+            self.closing = trio.Event()
+
+        async def read(self) -> None:
+            await self.closing.wait()
+            raise ConnectionError("closed")
+
+        async def aclose(self) -> None:
+            self.closing.set()
+            raise OSError("close failed")
+
+    async def main() -> str:
+        controller = AbortController()
+        threading.Timer(0.02, controller.abort).start()
+        with pytest.raises(AbortError):
+            async with close_on_abort(controller.signal, FailsToClose()) as same:
+                with trio.fail_after(3):
+                    await same.read()
+        await trio.sleep(0.01)
+        return "the run went on"
+
+    with caplog.at_level("DEBUG", logger="abortkit"):
+        assert trio.run(main) == "the run went on"
+    assert any("close failed" in str(record.exc_info[1]) for record in caplog.records if record.exc_info)
