@@ -6,6 +6,12 @@ abort. The check runs before each item is handed to the consumer, so items recei
 before the abort are delivered and none after. A stream that stops because of the
 abort raises ``AbortError``, never ends quietly: a truncated stream must not look
 complete. Cost: one attribute read per item.
+
+Closing on an early stop: if the source is the object of an enclosing ``close_on_abort``
+block (the providers' ``with close_on_abort(signal, stream): for ... in
+abortable_iter(stream, signal)``), it is closed through that block's
+``ConnectionGuard``, the one closer of that object: closed once, on the consumer's
+thread or loop, and never concurrently with a close the abort has started.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any, TypeVar, overload
 
 from ._detach import DEFAULT_BUFFER, detached_iter
 from ._errors import AbortError
+from ._responses import guard_of
 from ._scope import check_signal
 from ._signal import AbortSignal
 from ._translate import as_abort_error
@@ -115,7 +122,11 @@ async def _async(source: AsyncIterable[T], signal: AbortSignal) -> AsyncIterator
 
 
 def _close_sync(source: object, iterator: object) -> None:
-    close = getattr(source, "close", None) or getattr(iterator, "close", None)
+    guard = guard_of(source)
+    if guard is not None and guard.closes_synchronously:
+        close: Any = guard.close
+    else:
+        close = getattr(source, "close", None) or getattr(iterator, "close", None)
     if callable(close):
         try:
             close()
@@ -124,6 +135,13 @@ def _close_sync(source: object, iterator: object) -> None:
 
 
 async def _close_async(source: object, iterator: object) -> None:
+    guard = guard_of(source)
+    if guard is not None:
+        try:
+            await guard.aclose()  # waits for a close the abort started; once closed, nothing
+        except Exception:
+            logger.debug("closing %r after an early stop failed", source, exc_info=True)
+        return
     for owner in (source, iterator):
         close = getattr(owner, "aclose", None) or getattr(owner, "close", None)
         if callable(close):

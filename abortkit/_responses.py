@@ -6,12 +6,16 @@ the HTTP response as ``.response``), and anything with ``close()`` or ``aclose()
 Neither httpx nor an SDK is imported: users on httpx 0.28 and on httpx2 are both
 served, and neither is a dependency.
 
-``ConnectionGuard`` answers the one question an abort from another thread must ask
+``ConnectionGuard`` is the one place that knows whether the object has been closed
+("released": it let go of its connection), whoever closed it, and the one closer of
+``close_on_abort``. It answers the question an abort from another thread must ask
 before it shuts a socket down: is this connection still ours? The response's byte
 stream is swapped for a thin proxy whose ``close()``/``aclose()`` marks the
-connection released *before* the real close can hand it back to the pool; the
-abort-side shutdown takes the same lock and skips a released connection. So a late
-abort can never shut down a connection the pool has handed to another request.
+connection released *before* the real close can hand it back to the pool (so a close
+by anyone, the SDK stream's own or ``abortable_iter``'s, counts); the abort-side
+shutdown takes the same lock and skips a released connection. So a late abort can
+never shut down a connection the pool has handed to another request, and nothing
+is closed twice by us.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ._eventloop import EventLoop
 from ._sockets import interrupter_for
 
-__all__ = ["NO_SOCKET", "RELEASED", "SHUT_DOWN", "ConnectionGuard", "Target", "resolve_target"]
+__all__ = ["NO_SOCKET", "RELEASED", "SHUT_DOWN", "ConnectionGuard", "Target", "guard_of", "resolve_target"]
 
 RELEASED, SHUT_DOWN, NO_SOCKET = "released", "shut down", "no socket"
 
@@ -83,6 +88,17 @@ def resolve_target(obj: Any) -> Target:
 
 _proxy_classes: dict[tuple[type, type], type] = {}
 
+# The guard of every object inside a close_on_abort block now, by id (entered on install,
+# removed on uninstall; the entry holds the object, so its id cannot be reused meanwhile).
+_guards: dict[int, ConnectionGuard] = {}
+
+
+def guard_of(obj: object) -> ConnectionGuard | None:
+    """The ``ConnectionGuard`` of the ``close_on_abort`` block watching ``obj`` now, if any:
+    whoever else would close ``obj`` (``abortable_iter``) closes it through the guard."""
+    guard = _guards.get(id(obj))
+    return guard if guard is not None and guard._target.obj is obj else None
+
 
 def _proxy_class(response: Any) -> type | None:
     module = sys.modules.get(type(response).__module__.partition(".")[0])
@@ -121,20 +137,36 @@ class _GuardedByteStream:
 
 
 class ConnectionGuard:
-    """Serialises "shut the socket down" (abort side) with "release the connection"."""
+    """The life of one closable: is it still ours, shut its socket down, close it once.
 
-    __slots__ = ("_installed", "_lock", "_original", "_released", "_response")
+    Made for every ``close_on_abort`` target; for one with no HTTP response there is
+    no byte stream to guard and no socket to shut down, and "released" means only that
+    we closed it.
+    """
 
-    def __init__(self, response: Any) -> None:
-        self._response = response
+    __slots__ = ("_closing", "_installed", "_lock", "_original", "_released", "_response", "_target")
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._response = target.http_response
         # Re-entrant: an abort may run in a signal handler on the consumer's thread while
         # that thread is inside release(). Each critical section is safe to interleave
         # that way: an abort landing inside release() before the flag is set shuts down
         # a connection that is still ours; one landing after sees it released.
         self._lock = threading.RLock()
+        self._released = False
+        self._original: Any = None
+        self._installed: Any = None
+        self._closing: Any = None  # the task of a close started on the loop (async)
+
+    def install(self) -> None:
+        """Start guarding (at ``close_on_abort`` entry): read the state, swap the byte stream."""
+        _guards.setdefault(id(self._target.obj), self)  # an enclosing block's guard keeps it
+        response = self._response
+        if response is None:
+            return
         self._released = bool(response.is_closed)
         self._original = response.stream
-        self._installed: Any = None
         cls = _proxy_class(response)
         if cls is not None and not self._released:
             self._installed = cls(self._original, self)
@@ -157,13 +189,13 @@ class ConnectionGuard:
         Returns ``RELEASED`` (the response had already let go of its connection: the
         abort interrupted nothing), ``SHUT_DOWN`` (the blocked read is woken; the close
         is left to the consumer's thread) or ``NO_SOCKET`` (live, but no socket to shut
-        down, e.g. HTTP/2, whose socket carries other streams: only closing the
-        response can stop it).
+        down, e.g. HTTP/2, whose socket carries other streams, or no HTTP response at
+        all: only closing the object can stop it).
         """
         with self._lock:
             if self._released:
                 return RELEASED
-            network_stream = self._response.extensions.get("network_stream")
+            network_stream = None if self._response is None else self._response.extensions.get("network_stream")
             if network_stream is None:
                 return NO_SOCKET
             interrupter = interrupter_for(network_stream)
@@ -171,7 +203,63 @@ class ConnectionGuard:
                 interrupter.mark_multiplexed()  # the interrupter decides: hands off a shared socket
             return SHUT_DOWN if interrupter.interrupt() else NO_SOCKET
 
+    # -- closing: at most once, whoever asks ------------------------------------------------
+    def _claim_close(self) -> bool:
+        """True for the caller that must close the object, False once it is closed.
+
+        With our byte stream in place, the object's own close releases through it (the
+        first release performs the real close, see ``_GuardedByteStream``), so the flag
+        is left to that. Without one, the flag is set here, before the close starts:
+        a consumer woken by that very close finds the object closed and leaves it alone.
+        """
+        with self._lock:
+            if self._released:
+                return False
+            if self._installed is None:
+                self._released = True
+            return True
+
+    def close(self) -> None:
+        """Close the object (sync) unless it is closed already, by us or by anyone."""
+        if not self._claim_close():
+            return
+        close = self._target.sync_close
+        assert close is not None
+        try:
+            close()  # outside the lock: it is the object's code
+        finally:
+            self._released = True
+
+    async def aclose(self) -> None:
+        """Close the object on its loop unless it is closed already; if a close is in
+        flight (``start_aclose``), wait for that one instead of starting another."""
+        if self._closing is not None:
+            await self._closing
+        elif self._claim_close():
+            await self._aclose_now()
+
+    def start_aclose(self, loop: EventLoop) -> None:
+        """Start the close as a task of ``loop`` (on its thread); ``aclose`` waits for it."""
+        if self._closing is None and self._claim_close():
+            self._closing = loop.spawn(self._aclose_now)
+
+    async def _aclose_now(self) -> None:
+        try:
+            if self._target.async_close is not None:
+                await self._target.async_close()
+            elif self._target.sync_close is not None:
+                self._target.sync_close()
+        finally:
+            self._released = True
+
+    @property
+    def closes_synchronously(self) -> bool:
+        return self._target.sync_close is not None
+
     def uninstall(self) -> None:
-        """Put the original byte stream back (only if ours is still in place)."""
-        if self._installed is not None and self._response.stream is self._installed:
+        """Stop guarding: put the original byte stream back (only if ours is still in place)."""
+        key = id(self._target.obj)
+        if _guards.get(key) is self:
+            del _guards[key]
+        if self._installed is not None and self._response is not None and self._response.stream is self._installed:
             self._response.stream = self._original

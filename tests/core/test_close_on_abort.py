@@ -231,6 +231,48 @@ def test_async_cancelled_consumer_closes_the_stream() -> None:
     assert len(asyncio.run(main()).close_threads) == 1
 
 
+def test_its_life_is_one_state_moving_only_along_the_allowed_transitions() -> None:
+    from abortkit._close import _NEXT, _State
+
+    controller = AbortController()
+    guard = close_on_abort(controller.signal, BlockingStream(gap=0))
+    assert guard._state is _State.NEW and not guard.interrupted
+    with guard:
+        assert guard._state is _State.WATCHING
+    assert guard._state is _State.LEFT and not guard.interrupted
+    with pytest.raises(RuntimeError, match="cannot go from 'left' to 'interrupted'"):
+        guard._move(_State.INTERRUPTED)
+    interrupted = close_on_abort(controller.signal, BlockingStream())
+    with pytest.raises(AbortError), interrupted:
+        controller.abort("esc")
+        assert interrupted._state is _State.INTERRUPTED
+    assert interrupted._state is _State.LEFT_INTERRUPTED and interrupted.interrupted
+    # Every state is reachable only from NEW, and the two final states lead nowhere.
+    assert _NEXT[_State.LEFT] == _NEXT[_State.LEFT_INTERRUPTED] == frozenset()
+    reachable = {_State.NEW}
+    while True:
+        more = reachable | {to for state in reachable for to in _NEXT[state]}
+        if more == reachable:
+            break
+        reachable = more
+    assert reachable == set(_State)
+
+
+def test_an_abort_after_the_response_was_closed_by_someone_else_interrupts_nothing() -> None:
+    """The "already closed" fact has one owner: a close by anyone (here the consumer,
+    inside the block) is seen by the abort, which then cuts nothing short."""
+    import httpx2
+
+    controller = AbortController()
+    response = httpx2.Response(200, stream=httpx2.ByteStream(b"data"))
+    guard = close_on_abort(controller.signal, response)
+    with guard as same:
+        assert same.read() == b"data"
+        same.close()
+        controller.abort("late")
+    assert not guard.interrupted
+
+
 # -- found by mutation testing (docs/mutation-testing.md) ------------------------------------------
 
 
@@ -284,7 +326,7 @@ def test_a_close_scheduled_after_exit_does_nothing() -> None:
             pass
         guard._interrupt_on_loop()  # the abort's scheduled interruption, arriving after exit
         await asyncio.sleep(0)
-        assert guard._close_task is None
+        assert guard._guard._closing is None
         assert response.close_calls == 0
 
     asyncio.run(main())

@@ -172,7 +172,7 @@ def test_a_multiplexed_connection_is_never_shut_down(how: str) -> None:
 
 
 def test_an_http2_response_tells_the_interrupter_and_its_socket_is_left_alone() -> None:
-    from abortkit._responses import NO_SOCKET, ConnectionGuard
+    from abortkit._responses import NO_SOCKET, ConnectionGuard, resolve_target
 
     sock = CountingSock()
     stream = AbortableNetworkStream(InnerStream(sock=sock))  # no ALPN: HTTP/2 by prior knowledge
@@ -184,7 +184,12 @@ def test_an_http2_response_tells_the_interrupter_and_its_socket_is_left_alone() 
             self.http_version = "HTTP/2"
             self.is_closed = False
 
-    assert ConnectionGuard(Response(stream)).shutdown() == NO_SOCKET
+        def close(self) -> None:
+            self.is_closed = True
+
+    guard = ConnectionGuard(resolve_target(Response(stream)))
+    guard.install()
+    assert guard.shutdown() == NO_SOCKET
     assert stream.interrupter.multiplexed, "the response's HTTP version did not reach the connection's owner"
     assert stream.interrupter.interrupt() is False and sock.shutdowns == 0
 
