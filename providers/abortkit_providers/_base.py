@@ -5,7 +5,10 @@ A provider subclass implements ``_stream``/``_astream`` (drive its SDK, feed the
 every network phase abortable, the exception translation and the recheck all come
 from ``@abortable``; the waking of a blocked read from ``instrument`` and
 ``close_on_abort``; the in-loop check from ``abortable_iter``. This module adds one
-thing: the partial output attached to ``AbortError``.
+thing: the partial output attached to ``AbortError``, in one place
+(``chat_stream_response``/``achat_stream_response``), whichever step raised it. The
+decorated ``_run`` returns nothing, so ``@abortable``'s recheck (whose own
+``partial`` is the body's return value) never carries a second copy of the output.
 """
 
 from __future__ import annotations
@@ -95,10 +98,11 @@ class Provider(ABC):
         request = check_request(messages, tools, max_tokens, on_text_chunk)
         accumulator = Accumulator(on_text_chunk)
         try:
-            return self._run(request, accumulator, abort_signal=abort_signal)
+            self._run(request, accumulator, abort_signal=abort_signal)
         except AbortError as error:
             error.partial = accumulator.partial()
             raise
+        return accumulator.result()
 
     async def achat_stream_response(
         self,
@@ -115,22 +119,19 @@ class Provider(ABC):
         request = check_request(messages, tools, max_tokens, on_text_chunk)
         accumulator = Accumulator(on_text_chunk)
         try:
-            return await self._arun(request, accumulator, abort_signal=abort_signal)
+            await self._arun(request, accumulator, abort_signal=abort_signal)
         except AbortError as error:
             error.partial = accumulator.partial()
             raise
+        return accumulator.result()
 
     @abortable
-    def _run(self, request: ChatRequest, acc: Accumulator, abort_signal: AbortSignal | None = None) -> ChatResult:
+    def _run(self, request: ChatRequest, acc: Accumulator, abort_signal: AbortSignal | None = None) -> None:
         self._stream(request, acc, abort_signal)
-        return acc.result()
 
     @abortable
-    async def _arun(
-        self, request: ChatRequest, acc: Accumulator, abort_signal: AbortSignal | None = None
-    ) -> ChatResult:
+    async def _arun(self, request: ChatRequest, acc: Accumulator, abort_signal: AbortSignal | None = None) -> None:
         await self._astream(request, acc, abort_signal)
-        return acc.result()
 
     # -- what each provider implements ------------------------------------------------------
     def _check_options(self) -> None:  # noqa: B027 - optional hook, a no-op by default
