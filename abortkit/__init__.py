@@ -15,6 +15,9 @@ Public surface (everything else lives in private ``_modules``):
   raises ``KeyboardInterrupt`` as usual.
 * ``IdleWatchdog``: abort a stream that received no bytes for a while (pings count).
 
+Low-level names (the network backends ``instrument()`` installs, ``current_signals``)
+live in :mod:`abortkit.lowlevel`; they stay importable from here as aliases.
+
 Exceptions: ``AbortError`` (an ``Exception``; ``.reason``, ``.partial``) is the only
 one callers need to catch.
 
@@ -37,11 +40,12 @@ if TYPE_CHECKING:
     from ._decorator import abortable
     from ._errors import AbortError
     from ._iter import abortable_iter
-    from ._network import AbortableAsyncNetworkBackend, AbortableNetworkBackend, instrument
-    from ._scope import abort_scope, current_signals
+    from ._network import instrument
+    from ._scope import abort_scope
     from ._sigint import abort_on_sigint
     from ._signal import AbortController, AbortSignal, ListenerRegistration
     from ._watchdog import IdleTimeoutError, IdleWatchdog
+    from .lowlevel import AbortableAsyncNetworkBackend, AbortableNetworkBackend, current_signals  # aliases
 
 __version__ = "0.1.0"
 
@@ -69,8 +73,10 @@ _WHERE = {
     "abortable": "_decorator",
     "AbortError": "_errors",
     "abortable_iter": "_iter",
-    **dict.fromkeys(("AbortableAsyncNetworkBackend", "AbortableNetworkBackend", "instrument"), "_network"),
-    **dict.fromkeys(("abort_scope", "current_signals"), "_scope"),
+    "instrument": "_network",
+    "abort_scope": "_scope",
+    # The low-level names live in abortkit.lowlevel; these are its aliases (the same objects).
+    **dict.fromkeys(("AbortableAsyncNetworkBackend", "AbortableNetworkBackend", "current_signals"), "lowlevel"),
     "abort_on_sigint": "_sigint",
     **dict.fromkeys(("AbortController", "AbortSignal", "ListenerRegistration"), "_signal"),
     **dict.fromkeys(("IdleTimeoutError", "IdleWatchdog"), "_watchdog"),
