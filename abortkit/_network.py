@@ -43,11 +43,10 @@ from typing import Any, TypeVar
 
 from . import _scope
 from ._backoff import instrument_backoff
-from ._errors import AbortUnwind
 from ._eventloop import current_loop, running_loop
 from ._signal import AbortSignal
 from ._sockets import InterruptibleStream, SocketInterrupter
-from ._waiting import Watch, first_tripped
+from ._waiting import Watch, first_tripped, raise_if_tripped
 from ._watchdog import _watchdogs, report_progress
 
 __all__ = [
@@ -210,14 +209,11 @@ class AbortableNetworkBackend:
 
     def _connect(self, connect: Callable[..., Any], *args: Any, **kwargs: Any) -> AbortableNetworkStream:
         signals = _scope.current()
-        tripped = first_tripped(signals)
-        if tripped is not None:  # no connection attempt at all
-            raise AbortUnwind(tripped.reason)
+        raise_if_tripped(signals)  # no connection attempt at all
         stream = _connect_abortably(signals, connect, args, kwargs) if signals else connect(*args, **kwargs)
-        tripped = first_tripped(signals)
-        if tripped is not None:
+        if first_tripped(signals) is not None:
             stream.close()
-            raise AbortUnwind(tripped.reason)
+            raise_if_tripped(signals)
         return AbortableNetworkStream(stream)
 
     def connect_tcp(self, *args: Any, **kwargs: Any) -> AbortableNetworkStream:
@@ -293,18 +289,15 @@ class AbortableAsyncNetworkBackend:
 
     async def _connect(self, connect: Callable[..., Any], *args: Any, **kwargs: Any) -> AbortableAsyncNetworkStream:
         signals = _scope.current()
-        tripped = first_tripped(signals)
-        if tripped is not None:
-            raise AbortUnwind(tripped.reason)
+        raise_if_tripped(signals)  # no connection attempt at all
         loop = running_loop() if signals else None
         if loop is not None:
             stream = await loop.race(signals, connect(*args, **kwargs))
         else:
             stream = await connect(*args, **kwargs)
-        tripped = first_tripped(signals)
-        if tripped is not None:
+        if first_tripped(signals) is not None:
             await stream.aclose()
-            raise AbortUnwind(tripped.reason)
+            raise_if_tripped(signals)
         return AbortableAsyncNetworkStream(stream)
 
     async def connect_tcp(self, *args: Any, **kwargs: Any) -> AbortableAsyncNetworkStream:

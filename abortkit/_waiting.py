@@ -29,7 +29,10 @@ def first_tripped(signals: tuple[AbortSignal, ...]) -> AbortSignal | None:
 
 
 def raise_if_tripped(signals: tuple[AbortSignal, ...], cause: BaseException | None = None) -> None:
-    """Raise ``AbortUnwind`` with the reason of the first tripped signal, if any."""
+    """Raise ``AbortUnwind`` with the reason of the first tripped signal, if any.
+
+    The only place that raises ``AbortUnwind`` (the network layer, the back-off and the
+    event-loop backends all come here)."""
     signal = first_tripped(signals)
     if signal is not None:
         raise AbortUnwind(signal.reason) from cause
