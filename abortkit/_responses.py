@@ -188,7 +188,7 @@ class ConnectionGuard:
 
         Returns ``RELEASED`` (the response had already let go of its connection: the
         abort interrupted nothing), ``SHUT_DOWN`` (the blocked read is woken; the close
-        is left to the consumer's thread) or ``NO_SOCKET`` (live, but no socket to shut
+        belongs to the consumer's thread, or to its loop) or ``NO_SOCKET`` (live, but no socket to shut
         down, e.g. HTTP/2, whose socket carries other streams, or no HTTP response at
         all: only closing the object can stop it).
         """
