@@ -68,7 +68,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ._asgi_backend import Backend, Event
+from ._eventloop import Event, EventLoop
 from ._signal import AbortController, AbortSignal
 
 __all__ = ["ClientDisconnected", "Message", "Receive", "RequestWatch", "Send"]
@@ -112,7 +112,6 @@ class RequestWatch:
     """The pump, the app's ``receive``/``send``, and the request's ``AbortController``."""
 
     __slots__ = (
-        "_backend",
         "_buffered",
         "_cancel_pump",
         "_changed",
@@ -123,27 +122,28 @@ class RequestWatch:
         "_error",
         "_final_in_flight",
         "_limit",
+        "_loop",
         "_messages",
         "_receive",
         "_send",
         "_trailers",
     )
 
-    def __init__(self, receive: Receive, send: Send, backend: Backend, *, max_body_buffer: int, defer: bool) -> None:
+    def __init__(self, receive: Receive, send: Send, loop: EventLoop, *, max_body_buffer: int, defer: bool) -> None:
         self._receive = receive
         self._send = send
-        self._backend = backend
+        self._loop = loop
         self._limit = max_body_buffer
         self._controller = AbortController()
         self._messages: deque[Message] = deque()
         self._buffered = 0
-        self._changed: Event = backend.new_event()
+        self._changed: Event = loop.new_event()
         self._disconnect: Message | None = None
         self._error: Exception | None = None
         self._final_in_flight = False
         self._complete = False
         self._trailers = False
-        self._cancel_pump: Callable[[], None] | None = None
+        self._cancel_pump: Callable[[], object] | None = None
         self._deferred = defer
 
     @property
@@ -166,13 +166,13 @@ class RequestWatch:
     def _start_pump(self) -> None:
         self._deferred = False
         if self._cancel_pump is None and not self._complete:
-            self._cancel_pump = self._backend.spawn(self._pump)
+            self._cancel_pump = self._loop.spawn(self._pump).cancel
 
     # -- the pump ------------------------------------------------------------------------------
 
     def _notify(self) -> None:
         """Wake every waiter (app receivers, a pump waiting for room); they look again."""
-        event, self._changed = self._changed, self._backend.new_event()
+        event, self._changed = self._changed, self._loop.new_event()
         event.set()
 
     async def _pump(self) -> None:

@@ -1,14 +1,18 @@
 """Everything that differs between event loops (asyncio, trio), in one module.
 
-The rest of abortkit asks ``current_loop()`` (or ``running_loop()``) for the
-``EventLoop`` of the running loop and uses only its four answers:
+The rest of abortkit (the network layer, the back-off, ``close_on_abort``,
+``abortkit.asgi``) asks ``current_loop()`` (or ``running_loop()``) for the
+``EventLoop`` of the running loop and uses only its answers:
 
 * which loop am I on: ``current_loop()``/``running_loop()`` find it (asyncio first,
   then trio if it is imported), one ``EventLoop`` per running loop;
 * how do I get work onto it from another thread: ``call_soon`` (batched, lock-free,
   safe from any thread and from a signal handler);
 * how do I race an awaitable against an abort: ``race(signals, awaitable)``;
-* how do I sleep abortably: ``sleep(signals, seconds)``.
+* how do I sleep abortably: ``sleep(signals, seconds)``;
+* how do I run something in the background and stop or await it, and wait for one
+  task to tell others: ``spawn(factory)`` (a ``Task``: awaitable, ``cancel()``),
+  ``new_event()``.
 
 ``can_race`` says whether the last two really race. Under asyncio they do (a child
 task that the abort cancels). Under trio they do not (yet): the awaitable runs to its
@@ -43,18 +47,35 @@ import sys
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ._signal import AbortSignal
 from ._waiting import Watch
 
-__all__ = ["EventLoop", "current_loop", "running_loop"]
+__all__ = ["Event", "EventLoop", "Task", "current_loop", "running_loop"]
 
 logger = logging.getLogger("abortkit")
 
 T = TypeVar("T")
 
 _loops: weakref.WeakKeyDictionary[Any, EventLoop] = weakref.WeakKeyDictionary()
+
+
+class Event(Protocol):
+    """What ``new_event()`` returns: asyncio's or trio's ``Event``, one loop's only."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class Task(Protocol):
+    """What ``spawn()`` returns: await it for its end (and what it raised); ``cancel()``
+    stops it (idempotent, and effective even before it first runs)."""
+
+    def cancel(self) -> object: ...
+
+    def __await__(self) -> Generator[Any, None, None]: ...
 
 
 class EventLoop:
@@ -102,10 +123,15 @@ class EventLoop:
         """Thread-safe "run this on the loop"; RuntimeError once the loop is gone."""
         raise NotImplementedError
 
-    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Awaitable[None]:
+    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Task:
         """Start ``factory()`` as a task of this loop; call on the loop's own thread.
 
-        Returns an awaitable that ends when the task does (raising what it raised)."""
+        It needs no nursery and never raises into the caller's task: await the returned
+        ``Task`` to learn its end (it raises what the task raised)."""
+        raise NotImplementedError
+
+    def new_event(self) -> Event:
+        """A new event of this loop (one task sets it, others wait)."""
         raise NotImplementedError
 
     async def race(self, signals: tuple[AbortSignal, ...], operation: Awaitable[T]) -> T:
@@ -140,8 +166,11 @@ class _AsyncioLoop(EventLoop):
     def _schedule(self, callback: Callable[[], None]) -> None:
         self._running().call_soon_threadsafe(callback)
 
-    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Awaitable[None]:
+    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Task:
         return self._running().create_task(factory())
+
+    def new_event(self) -> Event:
+        return asyncio.Event()
 
     async def race(self, signals: tuple[AbortSignal, ...], operation: Awaitable[T]) -> T:
         """Await ``operation`` in a child task that an abort (from any thread) cancels."""
@@ -175,34 +204,45 @@ class _TrioLoop(EventLoop):
             raise RuntimeError("the trio run is gone")
         token.run_sync_soon(callback)  # trio.RunFinishedError is a RuntimeError
 
-    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Awaitable[None]:
+    def spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> Task:
         return _TrioTask(self._trio, factory)
+
+    def new_event(self) -> Event:
+        event: Event = self._trio.Event()
+        return event
 
     async def sleep(self, signals: tuple[AbortSignal, ...], seconds: float) -> None:
         await self._trio.sleep(seconds)
 
 
 class _TrioTask:
-    """A trio system task that can be awaited (trio's own ``Task`` cannot).
+    """A trio system task that can be awaited and cancelled (trio's own ``Task`` cannot).
 
-    A system task that raises would crash the whole run, so an ``Exception`` is kept
-    and raised to whoever awaits the task instead.
+    A system task needs no nursery from the caller, and the caller's exceptions are never
+    wrapped in an ``ExceptionGroup``. One that raised would crash the whole run, so an
+    ``Exception`` is kept and raised to whoever awaits the task instead. ``cancel()``
+    cancels its scope, which trio honours even before the task has entered it.
     """
 
-    __slots__ = ("_done", "_error")
+    __slots__ = ("_done", "_error", "_scope")
 
     def __init__(self, trio: Any, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._done = trio.Event()
         self._error: Exception | None = None
+        self._scope = trio.CancelScope()
         trio.lowlevel.spawn_system_task(self._run, factory)
 
     async def _run(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         try:
-            await factory()
+            with self._scope:
+                await factory()
         except Exception as exc:
             self._error = exc
         finally:
             self._done.set()
+
+    def cancel(self) -> None:
+        self._scope.cancel()
 
     async def _join(self) -> None:
         await self._done.wait()
@@ -237,9 +277,10 @@ def running_loop() -> EventLoop | None:
     return None
 
 
-def current_loop() -> EventLoop:
-    """The ``EventLoop`` of the loop running the caller; RuntimeError outside one."""
+def current_loop(what: str = "async with close_on_abort(...)") -> EventLoop:
+    """The ``EventLoop`` of the loop running the caller; RuntimeError naming ``what``
+    (the caller) outside one."""
     loop = running_loop()
     if loop is None:
-        raise RuntimeError("async with close_on_abort(...) needs a running asyncio or trio event loop")
+        raise RuntimeError(f"{what} needs a running asyncio or trio event loop")
     return loop

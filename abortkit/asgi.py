@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from ._asgi_backend import current_backend
 from ._asgi_request import ClientDisconnected, Receive, RequestWatch, Send
+from ._eventloop import current_loop
 from ._signal import AbortSignal
 
 __all__ = ["AbortOnDisconnect", "ClientDisconnected", "request_signal"]
@@ -80,7 +80,7 @@ class AbortOnDisconnect:
         watch = RequestWatch(
             receive,
             send,
-            current_backend(),
+            current_loop("abortkit.asgi"),
             max_body_buffer=self.max_body_buffer,
             defer=_expects_continue(scope),
         )
