@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ._network import instrument
     from ._scope import abort_scope
     from ._sigint import abort_on_sigint
+    from ._foreign import SignalLike
     from ._signal import AbortController, AbortSignal, ListenerRegistration
     from ._watchdog import IdleTimeoutError, IdleWatchdog
     from .lowlevel import AbortableAsyncNetworkBackend, AbortableNetworkBackend, current_signals  # aliases
@@ -58,6 +59,7 @@ __all__ = [
     "IdleTimeoutError",
     "IdleWatchdog",
     "ListenerRegistration",
+    "SignalLike",
     "__version__",
     "abort_on_sigint",
     "abort_scope",
@@ -80,6 +82,7 @@ _WHERE = {
     "abort_on_sigint": "_sigint",
     **dict.fromkeys(("AbortController", "AbortSignal", "ListenerRegistration"), "_signal"),
     **dict.fromkeys(("IdleTimeoutError", "IdleWatchdog"), "_watchdog"),
+    "SignalLike": "_foreign",
 }
 
 

@@ -79,10 +79,10 @@ from typing import Generic, TypeVar
 from . import _scope
 from ._errors import AbortError
 from ._eventloop import EventLoop, current_loop
+from ._foreign import SignalArgument
 from ._responses import NO_SOCKET, RELEASED, ConnectionGuard, Target, resolve_target
-from ._scope import check_signal
 from ._signal import AbortSignal, ListenerRegistration
-from ._translate import as_abort_error
+from ._translate import ErrorFactory, check_error_factory, final_error, leaving
 
 __all__ = ["close_on_abort"]
 
@@ -115,15 +115,42 @@ class close_on_abort(Generic[R]):
     ``async with`` for async ones. ``signal`` may be None (then nothing is done).
     ``response``: an httpx/httpx2 ``Response``, an SDK ``Stream``/``AsyncStream``/
     ``MessageStream``/``AsyncMessageStream``, or anything with ``close()``/``aclose()``;
-    anything else raises ``TypeError`` naming its type.
+    anything else raises ``TypeError`` naming its type, unless ``missing="ignore"``
+    (for test doubles and objects abortkit cannot close: the block is then only a scope,
+    and an abort during it still counts as cutting it short). ``signal`` may also be an
+    app's own signal (``SignalLike``, a ``threading.Event``, a ``Future``), followed
+    while inside the block. ``error``: makes the app's own exception from the
+    ``AbortError`` (see ``abort_scope``).
     """
 
-    __slots__ = ("_guard", "_loop", "_pushed", "_registration", "_response", "_signal", "_state", "_target")
+    __slots__ = (
+        "_argument",
+        "_error",
+        "_guard",
+        "_loop",
+        "_pushed",
+        "_registration",
+        "_response",
+        "_signal",
+        "_state",
+        "_target",
+    )
 
-    def __init__(self, signal: AbortSignal | None, response: R) -> None:
-        self._signal = check_signal(signal, "close_on_abort() signal")
+    def __init__(
+        self,
+        signal: object,
+        response: R,
+        *,
+        error: ErrorFactory | None = None,
+        missing: str = "error",
+    ) -> None:
+        if missing not in ("error", "ignore"):
+            raise ValueError(f"close_on_abort() missing must be 'error' or 'ignore', not {missing!r}")
+        self._argument = SignalArgument(signal, "close_on_abort() signal")
+        self._signal = self._argument.native
+        self._error = check_error_factory(error, "close_on_abort() error")
         self._response = response
-        self._target: Target = resolve_target(response)
+        self._target: Target = resolve_target(response, lenient=missing == "ignore")
         self._guard = ConnectionGuard(self._target)
         self._state = _State.NEW
         self._pushed: _scope.Pushed | None = None
@@ -149,6 +176,7 @@ class close_on_abort(Generic[R]):
         if self._state is not _State.NEW:
             raise RuntimeError("close_on_abort is single use: create one per response")
         self._move(_State.WATCHING)
+        self._signal = self._argument.adopt(_scope.current())
         self._guard.install()
         # No fast-path check here: the listener must run (closing the response) first.
         if self._signal is not None:
@@ -165,17 +193,19 @@ class close_on_abort(Generic[R]):
         return interrupted
 
     def _finish(self, exc: BaseException | None, cut_short: bool) -> None:
-        """Leave the scope, put the byte stream back, and raise what exit must raise."""
+        """Leave the scope, put the byte stream back, let an app's signal go, and raise
+        what exit must raise."""
         self._guard.uninstall()
         if self._pushed is not None:
             _scope.pop(self._pushed)
             self._pushed = None
+        self._argument.release()
         if exc is not None:
-            error = as_abort_error(exc, self._signal)
-            if error is not None:
-                raise error from exc
+            replacement = leaving(exc, self._signal, self._error)
+            if replacement is not None:
+                raise replacement
         elif cut_short and self._signal is not None:
-            raise AbortError(self._signal.reason)
+            raise final_error(AbortError(self._signal.reason), self._error)
 
     # -- sync --------------------------------------------------------------------------
     def _on_abort_sync(self) -> None:

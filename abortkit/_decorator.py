@@ -21,9 +21,10 @@ import wrapt
 
 from . import _scope
 from ._errors import AbortError
-from ._scope import abort_scope, check_signal
+from ._foreign import SignalArgument
+from ._scope import abort_scope
 from ._signal import AbortSignal
-from ._translate import as_abort_error
+from ._translate import ErrorFactory, check_error_factory, final_error, leaving
 
 __all__ = ["abortable"]
 
@@ -49,32 +50,38 @@ class _SignalLocator:
             self._position = list(parameters).index(name)
         self._default = None if parameter.default is parameter.empty else parameter.default
 
-    def __call__(self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AbortSignal | None:
+    def __call__(self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> SignalArgument | None:
         if self._name in kwargs:
             value = kwargs[self._name]
         else:
             # wrapt passes a bound call: ``self``/``cls`` is not in args when bound.
             index = None if self._position is None else self._position - (instance is not None)
             value = args[index] if index is not None and 0 <= index < len(args) else self._default
-        return check_signal(value, f"{self._qualname}() argument {self._name!r}")
+        if value is None:
+            return None
+        return SignalArgument(value, f"{self._qualname}() argument {self._name!r}")
 
 
 @overload
 def abortable(func: F, /) -> F: ...
 @overload
-def abortable(*, signal_param: str = "abort_signal") -> Callable[[F], F]: ...
-def abortable(func: Any = None, /, *, signal_param: str = "abort_signal") -> Any:
+def abortable(*, signal_param: str = "abort_signal", error: ErrorFactory | None = None) -> Callable[[F], F]: ...
+def abortable(func: Any = None, /, *, signal_param: str = "abort_signal", error: ErrorFactory | None = None) -> Any:
     """Make a provider method obey the ``abort_signal`` argument it already takes.
 
-    ``@abortable`` or ``@abortable(signal_param="signal")``. Works on functions,
-    methods, generators, coroutines and async generators. The signal argument may be
-    None (the call runs as if undecorated) or an ``AbortSignal``; anything else is a
-    ``TypeError`` at call time.
+    ``@abortable`` or ``@abortable(signal_param="signal", error=AppAbortError)``. Works
+    on functions, methods, generators, coroutines and async generators. The signal
+    argument may be None (the call runs as if undecorated), an ``AbortSignal``, or an
+    app's own signal (``SignalLike``, a ``threading.Event``, a ``Future``: followed for
+    the call's duration); anything else is a ``TypeError`` at call time. ``error``:
+    called with the ``AbortError`` (``reason`` and ``partial`` on it); what it returns
+    is raised instead, chained from it (the app's own abort exception).
     """
     if not isinstance(signal_param, str) or not signal_param.isidentifier():
         raise TypeError(f"@abortable(signal_param=...) must be a parameter name, not {signal_param!r}")
+    factory = check_error_factory(error, "@abortable(error=...)")
     if func is None:
-        return partial(abortable, signal_param=signal_param)
+        return partial(abortable, signal_param=signal_param, error=factory)
     if not callable(func):
         raise TypeError(f"@abortable decorates a function or method, not {type(func).__name__}")
     locate = _SignalLocator(func, signal_param)
@@ -90,10 +97,10 @@ def abortable(func: Any = None, /, *, signal_param: str = "abort_signal") -> Any
 
     @wrapt.decorator  # type: ignore[untyped-decorator,unused-ignore]
     def wrapper(wrapped: Callable[..., Any], instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        signal = locate(instance, args, kwargs)
-        if signal is None:
+        argument = locate(instance, args, kwargs)
+        if argument is None:
             return wrapped(*args, **kwargs)
-        return body(signal, wrapped, args, kwargs)
+        return body(argument, factory, wrapped, args, kwargs)
 
     return wrapper(func)
 
@@ -105,31 +112,76 @@ def raise_if_aborted(signal: AbortSignal, partial: object = None) -> None:
         raise AbortError(signal.reason, partial=partial)
 
 
-def _plain_call(signal: AbortSignal, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    with abort_scope(signal):  # raises before the body if already aborted
-        result = wrapped(*args, **kwargs)
-    raise_if_aborted(signal, result)
-    return result
+def _plain_call(argument: SignalArgument, factory: ErrorFactory | None, wrapped: Callable[..., Any],
+                args: Any, kwargs: Any) -> Any:
+    signal = argument.adopt(_scope.current())
+    assert signal is not None
+    try:
+        with abort_scope(signal):  # raises before the body if already aborted
+            result = wrapped(*args, **kwargs)
+        raise_if_aborted(signal, result)
+        return result
+    except AbortError as exc:
+        if factory is None:
+            raise
+        raise final_error(exc, factory) from exc
+    finally:
+        argument.release()
 
 
-async def _coroutine_call(signal: AbortSignal, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    async with abort_scope(signal):
-        result = await wrapped(*args, **kwargs)
-    raise_if_aborted(signal, result)
-    return result
+async def _coroutine_call(argument: SignalArgument, factory: ErrorFactory | None, wrapped: Callable[..., Any],
+                          args: Any, kwargs: Any) -> Any:
+    signal = argument.adopt(_scope.current())
+    assert signal is not None
+    try:
+        async with abort_scope(signal):
+            result = await wrapped(*args, **kwargs)
+        raise_if_aborted(signal, result)
+        return result
+    except AbortError as exc:
+        if factory is None:
+            raise
+        raise final_error(exc, factory) from exc
+    finally:
+        argument.release()
 
 
-def _generator_call(signal: AbortSignal, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    signal.throw_if_aborted()  # fast path: the generator is not even created
-    return _drive_generator(wrapped(*args, **kwargs), signal)
+def _adopt_for_generator(argument: SignalArgument, factory: ErrorFactory | None) -> AbortSignal:
+    """Adopt for the generator's life (released when it ends or is closed); fast path:
+    an aborted signal raises now, and the generator is not even created."""
+    signal = argument.adopt(_scope.current())
+    assert signal is not None
+    if signal._aborted:
+        argument.release()
+        raise final_error(AbortError(signal.reason), factory)
+    return signal
 
 
-def _async_generator_call(signal: AbortSignal, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    signal.throw_if_aborted()
-    return _drive_async_generator(wrapped(*args, **kwargs), signal)
+def _generator_call(argument: SignalArgument, factory: ErrorFactory | None, wrapped: Callable[..., Any],
+                    args: Any, kwargs: Any) -> Any:
+    signal = _adopt_for_generator(argument, factory)
+    try:
+        generator = wrapped(*args, **kwargs)
+    except BaseException:
+        argument.release()
+        raise
+    return _drive_generator(generator, signal, argument, factory)
 
 
-def _drive_generator(generator: Generator[Any, Any, Any], signal: AbortSignal) -> Generator[Any, Any, Any]:
+def _async_generator_call(argument: SignalArgument, factory: ErrorFactory | None, wrapped: Callable[..., Any],
+                          args: Any, kwargs: Any) -> Any:
+    signal = _adopt_for_generator(argument, factory)
+    try:
+        generator = wrapped(*args, **kwargs)
+    except BaseException:
+        argument.release()
+        raise
+    return _drive_async_generator(generator, signal, argument, factory)
+
+
+def _drive_generator(
+    generator: Generator[Any, Any, Any], signal: AbortSignal, argument: SignalArgument, factory: ErrorFactory | None
+) -> Generator[Any, Any, Any]:
     """Resume ``generator`` under the signal's scope; check before handing over each item.
 
     The scope is set around each resumption only: between items, the consumer's code
@@ -160,9 +212,9 @@ def _drive_generator(generator: Generator[Any, Any, Any], signal: AbortSignal) -
             else:
                 resume = partial(generator.send, sent)
     except BaseException as exc:
-        error = as_abort_error(exc, signal)
-        if error is not None:
-            raise error from exc
+        replacement = leaving(exc, signal, factory)
+        if replacement is not None:
+            raise replacement from replacement.__cause__  # as leaving() chained it
         raise
     finally:
         # Closed under its scope too: a body suspended inside its own ``abort_scope``
@@ -174,10 +226,11 @@ def _drive_generator(generator: Generator[Any, Any, Any], signal: AbortSignal) -
             generator.close()
         finally:
             _scope.restore(token)
+            argument.release()
 
 
 async def _drive_async_generator(
-    generator: AsyncGenerator[Any, Any], signal: AbortSignal
+    generator: AsyncGenerator[Any, Any], signal: AbortSignal, argument: SignalArgument, factory: ErrorFactory | None
 ) -> AsyncGenerator[Any, Any]:
     resume: Callable[[], Any] = generator.__anext__
     scoped: tuple[AbortSignal, ...] | None = None
@@ -202,9 +255,9 @@ async def _drive_async_generator(
             else:
                 resume = partial(generator.asend, sent)
     except BaseException as exc:
-        error = as_abort_error(exc, signal)
-        if error is not None:
-            raise error from exc
+        replacement = leaving(exc, signal, factory)
+        if replacement is not None:
+            raise replacement from replacement.__cause__  # as leaving() chained it
         raise
     finally:
         token = _scope.enter(_scope.including(signal) if scoped is None else scoped)  # see _drive_generator
@@ -212,3 +265,4 @@ async def _drive_async_generator(
             await generator.aclose()
         finally:
             _scope.restore(token)
+            argument.release()

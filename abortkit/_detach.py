@@ -32,9 +32,10 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
+from . import _scope
 from ._errors import AbortError
-from ._signal import AbortSignal
-from ._translate import as_abort_error
+from ._foreign import SignalArgument
+from ._translate import ErrorFactory, final_error, leaving
 
 __all__ = ["DEFAULT_BUFFER", "detached_iter"]
 
@@ -92,31 +93,37 @@ def _close_quietly(source: object, iterator: object) -> None:
             return
 
 
-def detached_iter(source: Iterable[T], signal: AbortSignal, buffer: int = DEFAULT_BUFFER) -> Iterator[T]:
+def detached_iter(
+    source: Iterable[T],
+    argument: SignalArgument,
+    buffer: int = DEFAULT_BUFFER,
+    factory: ErrorFactory | None = None,
+) -> Iterator[T]:
     """Iterate ``source`` on a helper thread; see the module docstring."""
+    signal = argument.adopt(_scope.current())
+    assert signal is not None
     run = _Run(source, buffer)
     registration = signal.add_listener(lambda: run.channel.put((_ABORTED, None)))
     complete = False
     try:
         if signal.aborted:  # never started: nobody runs the source, close it here
             _close_quietly(source, None)
-            raise AbortError(signal.reason)
+            raise final_error(AbortError(signal.reason), factory)
         threading.Thread(target=run.produce, name="abortkit-detached-iter", daemon=True).start()
         while True:
             kind, value = run.channel.get()
             if kind == _ABORTED or signal.aborted:
-                raise AbortError(signal.reason)
+                raise final_error(AbortError(signal.reason), factory)
             if kind == _END:
                 complete = True
                 return
             if kind == _RAISED:
-                error = as_abort_error(value, signal)
-                if error is not None:
-                    raise error from value
-                raise value
+                replacement = leaving(value, signal, factory)
+                raise value if replacement is None else replacement
             run.slots.release()
             yield value
     finally:
         registration.remove()
+        argument.release()
         if not complete:
             run.abandon()

@@ -51,7 +51,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._signal import AbortSignal
 
-__all__ = ["EVENT_POLL_SECONDS", "Adopted", "ForeignSignal", "SignalLike", "adopt", "describe_accepted"]
+__all__ = [
+    "EVENT_POLL_SECONDS",
+    "Adopted",
+    "ForeignSignal",
+    "SignalArgument",
+    "SignalLike",
+    "adopt",
+    "check",
+    "describe_accepted",
+]
 
 logger = logging.getLogger("abortkit")
 
@@ -71,9 +80,10 @@ class SignalLike(Protocol):
 
 
 def describe_accepted(what: str, value: object) -> str:
+    hint = " (pass its .signal)" if hasattr(value, "signal") and callable(getattr(value, "abort", None)) else ""
     return (
         f"{what} must be an AbortSignal, a signal-like object (aborted, add_listener, remove_listener), "
-        f"a threading.Event, a Future, or None, not {type(value).__name__}"
+        f"a threading.Event, a Future, or None, not {type(value).__name__}{hint}"
     )
 
 
@@ -119,10 +129,21 @@ def adopt(value: object, what: str, in_scope: tuple[AbortSignal, ...] = ()) -> A
     for signal in in_scope:
         if isinstance(signal, ForeignSignal) and signal.source is value:
             return Adopted(signal)
+    return _adopter(value, what)(value)
+
+
+def check(value: object, what: str) -> None:
+    """Refuse ``value`` now (TypeError naming ``what``) if ``adopt`` would: for constructors,
+    which adopt only when their block is entered."""
+    if value is not None and not isinstance(value, AbortSignal):
+        _adopter(value, what)
+
+
+def _adopter(value: object, what: str) -> Callable[[Any], Adopted]:
     if isinstance(value, threading.Event):
-        return _adopt_event(value)
+        return _adopt_event
     if _is_future(value):
-        return _adopt_future(value)
+        return _adopt_future
     if _is_cancel_scope(value):
         raise TypeError(
             f"{what}: a {type(value).__name__} is not a signal: it already cancels the awaits inside it, "
@@ -135,8 +156,38 @@ def adopt(value: object, what: str, in_scope: tuple[AbortSignal, ...] = ()) -> A
                 f"{what}: a {type(value).__name__} has add_listener but no remove_listener: abortkit could not "
                 "detach from it, and would leave a listener behind on it after every call"
             )
-        return _adopt_signal_like(value)
+        return _adopt_signal_like
     raise TypeError(describe_accepted(what, value))
+
+
+class SignalArgument:
+    """A boundary's signal argument: checked when the boundary is made, adopted while
+    the boundary is entered (``adopt``/``release``), native signals untouched."""
+
+    __slots__ = ("_adopted", "value", "what")
+
+    def __init__(self, value: object, what: str) -> None:
+        check(value, what)
+        self.value = value
+        self.what = what
+        self._adopted: Adopted | None = None
+
+    @property
+    def native(self) -> AbortSignal | None:
+        """The signal itself if it is abortkit's own (or None), before any adoption."""
+        return self.value if isinstance(self.value, AbortSignal) else None
+
+    def adopt(self, in_scope: tuple[AbortSignal, ...]) -> AbortSignal | None:
+        value = self.value
+        if value is None or isinstance(value, AbortSignal):
+            return value
+        adopted = self._adopted = adopt(value, self.what, in_scope)
+        return adopted.signal
+
+    def release(self) -> None:
+        adopted, self._adopted = self._adopted, None
+        if adopted is not None:
+            adopted.release()
 
 
 def _is_future(value: object) -> bool:

@@ -21,12 +21,12 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, TypeVar, overload
 
+from . import _scope
 from ._detach import DEFAULT_BUFFER, detached_iter
 from ._errors import AbortError
+from ._foreign import SignalArgument
 from ._responses import guard_of
-from ._scope import check_signal
-from ._signal import AbortSignal
-from ._translate import as_abort_error
+from ._translate import ErrorFactory, check_error_factory, final_error, leaving
 
 __all__ = ["abortable_iter"]
 
@@ -36,14 +36,29 @@ logger = logging.getLogger("abortkit")
 
 @overload
 def abortable_iter(
-    iterable: Iterable[T], signal: AbortSignal | None, *, detach: bool = False, buffer: int = DEFAULT_BUFFER
+    iterable: Iterable[T],
+    signal: object,
+    *,
+    detach: bool = False,
+    buffer: int = DEFAULT_BUFFER,
+    error: ErrorFactory | None = None,
 ) -> Iterator[T]: ...
 @overload
 def abortable_iter(
-    iterable: AsyncIterable[T], signal: AbortSignal | None, *, detach: bool = False, buffer: int = DEFAULT_BUFFER
+    iterable: AsyncIterable[T],
+    signal: object,
+    *,
+    detach: bool = False,
+    buffer: int = DEFAULT_BUFFER,
+    error: ErrorFactory | None = None,
 ) -> AsyncIterator[T]: ...
 def abortable_iter(
-    iterable: Any, signal: AbortSignal | None, *, detach: bool = False, buffer: int = DEFAULT_BUFFER
+    iterable: Any,
+    signal: object,
+    *,
+    detach: bool = False,
+    buffer: int = DEFAULT_BUFFER,
+    error: ErrorFactory | None = None,
 ) -> Any:
     """Iterate ``iterable`` (sync or async) until it ends or ``signal`` trips.
 
@@ -57,8 +72,14 @@ def abortable_iter(
     at most ``buffer`` items ahead; on the abort the consumer leaves at once and the
     helper is abandoned: its late items are dropped and it closes the source when the
     source lets it (``_detach.py``).
+
+    ``signal`` may also be an app's own signal (``SignalLike``, a ``threading.Event``, a
+    ``Future``), followed while the iteration runs; ``error`` makes the app's own
+    exception from the ``AbortError`` (see ``abort_scope``).
     """
-    checked = check_signal(signal, "abortable_iter() signal")
+    argument = SignalArgument(signal, "abortable_iter() signal")
+    factory = check_error_factory(error, "abortable_iter() error")
+    plain = signal is None
     if detach is not True and detach is not False:
         raise TypeError(f"abortable_iter() detach must be a bool, not {type(detach).__name__}")
     if isinstance(buffer, bool) or not isinstance(buffer, int):
@@ -71,15 +92,17 @@ def abortable_iter(
                 "abortable_iter(detach=True) takes a sync iterable: an async producer is woken by "
                 f"cancelling its task, not walked away from (got {type(iterable).__name__})"
             )
-        return iter(iterable) if checked is None else detached_iter(iterable, checked, buffer)
+        return iter(iterable) if plain else detached_iter(iterable, argument, buffer, factory)
     if hasattr(iterable, "__iter__"):
-        return iter(iterable) if checked is None else _sync(iterable, checked)
+        return iter(iterable) if plain else _sync(iterable, argument, factory)
     if hasattr(iterable, "__aiter__"):
-        return aiter(iterable) if checked is None else _async(iterable, checked)
+        return aiter(iterable) if plain else _async(iterable, argument, factory)
     raise TypeError(f"abortable_iter() needs an iterable or async iterable, not {type(iterable).__name__}")
 
 
-def _sync(source: Iterable[T], signal: AbortSignal) -> Iterator[T]:
+def _sync(source: Iterable[T], argument: SignalArgument, factory: ErrorFactory | None) -> Iterator[T]:
+    signal = argument.adopt(_scope.current())  # at the first next(): nothing to undo before
+    assert signal is not None
     iterator = iter(source)
     complete = False
     try:
@@ -89,18 +112,21 @@ def _sync(source: Iterable[T], signal: AbortSignal) -> Iterator[T]:
             yield item
         complete = not signal._aborted
     except BaseException as exc:
-        error = as_abort_error(exc, signal)
-        if error is not None:
-            raise error from exc
+        replacement = leaving(exc, signal, factory)
+        if replacement is not None:
+            raise replacement from replacement.__cause__  # as leaving() chained it
         raise
     finally:
         if not complete:
             _close_sync(source, iterator)
+        argument.release()
     if not complete:
-        raise AbortError(signal.reason)
+        raise final_error(AbortError(signal.reason), factory)
 
 
-async def _async(source: AsyncIterable[T], signal: AbortSignal) -> AsyncIterator[T]:
+async def _async(source: AsyncIterable[T], argument: SignalArgument, factory: ErrorFactory | None) -> AsyncIterator[T]:
+    signal = argument.adopt(_scope.current())
+    assert signal is not None
     iterator = aiter(source)
     complete = False
     try:
@@ -110,15 +136,16 @@ async def _async(source: AsyncIterable[T], signal: AbortSignal) -> AsyncIterator
             yield item
         complete = not signal._aborted
     except BaseException as exc:
-        error = as_abort_error(exc, signal)
-        if error is not None:
-            raise error from exc
+        replacement = leaving(exc, signal, factory)
+        if replacement is not None:
+            raise replacement from replacement.__cause__  # as leaving() chained it
         raise
     finally:
         if not complete:
             await _close_async(source, iterator)
+        argument.release()
     if not complete:
-        raise AbortError(signal.reason)
+        raise final_error(AbortError(signal.reason), factory)
 
 
 def _close_sync(source: object, iterator: object) -> None:

@@ -319,6 +319,14 @@ def _wrap_backend(backend: Any, asynchronous: bool) -> Any:
     return AbortableAsyncNetworkBackend(backend) if asynchronous else AbortableNetworkBackend(backend)
 
 
+def _reachable(transport: Any) -> bool:
+    try:
+        _pool_of(transport)
+    except TypeError:
+        return False
+    return True
+
+
 def _pool_of(transport: Any) -> Any:
     pool = getattr(transport, "_pool", None)
     if pool is None or not hasattr(pool, "_network_backend"):
@@ -329,7 +337,7 @@ def _pool_of(transport: Any) -> Any:
     return pool
 
 
-def instrument(client: T) -> T:
+def instrument(client: T, *, strict: bool = True) -> T:
     """Make every request of ``client`` abortable by the enclosing ``abort_scope``.
 
     ``client``: an ``httpx``/``httpx2`` ``Client`` or ``AsyncClient``, or an SDK client
@@ -338,15 +346,26 @@ def instrument(client: T) -> T:
     in place and returns the client; for an SDK client it also makes the SDK's sleep
     between two retry attempts abortable (``_backoff.py``). Idempotent. Call it before
     the first request: connections already open keep their unwrapped streams.
+
+    ``strict=False``: what abortkit cannot reach (``httpx.MockTransport``, a custom
+    transport, an object that is no client) is left as it is, instead of a TypeError:
+    for apps whose tests pass such doubles. Its connect and headers wait are then not
+    abortable; ``close_on_abort`` and ``abortable_iter`` still work on its responses.
     """
+    if strict is not True and strict is not False:
+        raise TypeError(f"instrument() strict must be a bool, not {type(strict).__name__}")
     http_client: Any = client
     inner = getattr(client, "_client", None)
     if inner is not None and hasattr(inner, "_transport"):
         http_client = inner
     transport = getattr(http_client, "_transport", None)
     if transport is None:
+        if not strict:
+            return client
         raise TypeError(f"instrument() needs an httpx/httpx2 client or an SDK client, not {type(client).__name__}")
     transports = [transport, *(t for t in getattr(http_client, "_mounts", {}).values() if t is not None)]
+    if not strict:
+        transports = [item for item in transports if _reachable(item)]
     pools = [(_pool_of(item), hasattr(item, "handle_async_request")) for item in transports]
     for pool, asynchronous in pools:  # all checked first: no half-instrumented client
         pool._network_backend = _wrap_backend(pool._network_backend, asynchronous)

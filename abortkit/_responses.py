@@ -35,7 +35,15 @@ RELEASED, SHUT_DOWN, NO_SOCKET = "released", "shut down", "no socket"
 
 
 def _is_http_response(obj: Any) -> bool:
-    return all(hasattr(obj, name) for name in ("extensions", "stream", "http_version", "is_closed"))
+    """An httpx/httpx2 ``Response``, by what it is rather than by what it has: a test double
+    (``MagicMock``) has every attribute, and its truthy ``is_closed`` would read as
+    "released", so that an abort would silently do nothing."""
+    try:
+        return (
+            obj.is_closed is True or obj.is_closed is False
+        ) and isinstance(obj.http_version, str) and isinstance(obj.extensions, dict) and hasattr(obj, "stream")
+    except Exception:  # no such attribute, or a property that raises
+        return False
 
 
 def _find_http_response(obj: Any) -> Any:
@@ -53,7 +61,7 @@ class Target:
 
     __slots__ = ("async_close", "http_response", "is_async", "obj", "sync_close")
 
-    def __init__(self, obj: Any) -> None:
+    def __init__(self, obj: Any, *, lenient: bool = False) -> None:
         self.obj = obj
         self.http_response = _find_http_response(obj)
         self.sync_close: Callable[[], object] | None = None
@@ -72,7 +80,7 @@ class Target:
                 self.async_close = close
             elif callable(close):
                 self.sync_close = close
-            else:
+            elif not lenient:
                 raise TypeError(
                     f"close_on_abort() cannot close a {type(obj).__module__}.{type(obj).__qualname__}: "
                     "it needs an httpx/httpx2 Response, an SDK stream, or an object with close() or aclose()"
@@ -80,10 +88,12 @@ class Target:
         self.is_async = self.async_close is not None
 
 
-def resolve_target(obj: Any) -> Target:
-    if obj is None:
+def resolve_target(obj: Any, *, lenient: bool = False) -> Target:
+    """``lenient`` (``missing="ignore"``): an object abortkit cannot close is accepted, and
+    nothing is closed for it (the block is then only a scope)."""
+    if obj is None and not lenient:
         raise TypeError("close_on_abort() needs a response to close, not None")
-    return Target(obj)
+    return Target(obj, lenient=lenient)
 
 
 _proxy_classes: dict[tuple[type, type], type] = {}
@@ -224,7 +234,9 @@ class ConnectionGuard:
         if not self._claim_close():
             return
         close = self._target.sync_close
-        assert close is not None
+        if close is None:  # nothing to close (``missing="ignore"``)
+            self._released = True
+            return
         try:
             close()  # outside the lock: it is the object's code
         finally:

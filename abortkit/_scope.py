@@ -29,8 +29,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Final
 
+from ._errors import AbortError
+from ._foreign import SignalArgument
 from ._signal import AbortSignal
-from ._translate import as_abort_error
+from ._translate import ErrorFactory, check_error_factory, final_error, leaving
 
 __all__ = ["abort_scope", "current_signals"]
 
@@ -97,7 +99,7 @@ def restore(token: Token) -> Signals:
 
 
 def check_signal(signal: object, what: str) -> AbortSignal | None:
-    """Validate a ``signal`` argument: an AbortSignal or None, else TypeError."""
+    """Validate a native-only ``signal`` argument: an AbortSignal or None, else TypeError."""
     if signal is None or isinstance(signal, AbortSignal):
         return signal
     raise TypeError(f"{what} must be an AbortSignal or None, not {type(signal).__name__}")
@@ -110,25 +112,32 @@ class abort_scope:
     sent). Inside, instrumented HTTP clients (:func:`abortkit.instrument`) wake from
     any blocking network call when the signal trips. On exit, an exception raised
     while the signal is aborted becomes ``AbortError`` chained from it. ``signal``
-    may be None: then it does nothing.
+    may be None: then it does nothing; or an app's own signal (``SignalLike``, a
+    ``threading.Event``, a ``Future``), followed while inside the block.
+    ``error``: makes the app's own exception from the ``AbortError`` (``final_error``).
     """
 
-    __slots__ = ("_pushed", "_signal")
+    __slots__ = ("_argument", "_error", "_pushed", "_signal")
 
-    def __init__(self, signal: AbortSignal | None) -> None:
-        self._signal = check_signal(signal, "abort_scope() signal")
+    def __init__(self, signal: object, *, error: ErrorFactory | None = None) -> None:
+        self._argument = SignalArgument(signal, "abort_scope() signal")
+        self._signal = self._argument.native
+        self._error = check_error_factory(error, "abort_scope() error")
         self._pushed: Pushed | None = None  # None: not inside the block
 
     @property
     def signal(self) -> AbortSignal | None:
+        """The signal governing the block (for an app's own signal: abortkit's bridge, once entered)."""
         return self._signal
 
     def __enter__(self) -> abort_scope:
-        signal = self._signal
+        if self._pushed is not None:
+            raise RuntimeError("abort_scope is not re-entrant: create one per block")
+        signal = self._signal = self._argument.adopt(_signals.get())
         if signal is not None:
-            signal.throw_if_aborted()
-            if self._pushed is not None:
-                raise RuntimeError("abort_scope is not re-entrant: create one per block")
+            if signal._aborted:
+                self._argument.release()
+                raise final_error(AbortError(signal.reason), self._error)
             self._pushed = push(signal)
         return self
 
@@ -138,13 +147,16 @@ class abort_scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._pushed is not None:
-            pop(self._pushed)
-            self._pushed = None
-        if exc is not None:
-            error = as_abort_error(exc, self._signal)
-            if error is not None:
-                raise error from exc
+        try:
+            if self._pushed is not None:
+                pop(self._pushed)
+                self._pushed = None
+            if exc is not None:
+                replacement = leaving(exc, self._signal, self._error)
+                if replacement is not None:
+                    raise replacement
+        finally:
+            self._argument.release()
 
     async def __aenter__(self) -> abort_scope:
         return self.__enter__()

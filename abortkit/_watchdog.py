@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from . import _scope
+from ._foreign import SignalArgument
 from ._signal import AbortController, AbortSignal
 from ._timer import TimerHandle, call_later
 from ._validate import seconds as check_seconds
@@ -87,6 +89,7 @@ class IdleWatchdog:
         "_idle_timeout",
         "_last",
         "_on_quiet",
+        "_parent",
         "_progressed",
         "_quiet_after",
         "_quiet_reported",
@@ -101,7 +104,7 @@ class IdleWatchdog:
         self,
         idle_timeout: float | None,
         *,
-        parent: AbortSignal | None = None,
+        parent: object = None,
         first_timeout: float | None = None,
         count_bytes: bool = True,
         on_quiet: Callable[[float], object] | None = None,
@@ -111,8 +114,7 @@ class IdleWatchdog:
         self._idle_timeout = _optional_timeout("IdleWatchdog idle_timeout", idle_timeout)
         self._first_timeout = _optional_timeout("IdleWatchdog first_timeout", first_timeout)
         self._quiet_after = _optional_timeout("IdleWatchdog quiet_after", quiet_after)
-        if parent is not None and not isinstance(parent, AbortSignal):
-            raise TypeError(f"IdleWatchdog parent must be an AbortSignal or None, not {type(parent).__name__}")
+        self._parent = SignalArgument(parent, "IdleWatchdog parent")
         if count_bytes is not True and count_bytes is not False:
             raise TypeError(f"IdleWatchdog count_bytes must be a bool, not {type(count_bytes).__name__}")
         if on_quiet is not None and not callable(on_quiet):
@@ -124,7 +126,8 @@ class IdleWatchdog:
         self._count_bytes = count_bytes
         self._on_quiet = on_quiet
         self._error = error
-        self._controller = AbortController(parent=parent)
+        # An app's own parent signal is followed while the block runs (adopted at entry).
+        self._controller = AbortController(parent=self._parent.native)
         self._last = time.monotonic()
         self._progressed = False
         self._quiet_reported = False
@@ -244,6 +247,10 @@ class IdleWatchdog:
     def __enter__(self) -> IdleWatchdog:
         if self._token is not None:
             raise RuntimeError("IdleWatchdog is not re-entrant")
+        foreign = self._parent.native is None and self._parent.value is not None
+        bridge = self._parent.adopt(_scope.current())
+        if foreign and bridge is not None:
+            self._controller.signal._follow((bridge,))
         self._active = True
         self._last = time.monotonic()
         self._token = _watchdogs.set((*_watchdogs.get(), self))
@@ -264,6 +271,7 @@ class IdleWatchdog:
         if self._token is not None:
             _watchdogs.reset(self._token)
             self._token = None
+        self._parent.release()
 
     async def __aenter__(self) -> IdleWatchdog:
         return self.__enter__()

@@ -35,6 +35,7 @@ from google.genai import _api_client as genai_api_client
 
 from abortkit.testing import MockLLMServer
 from tests._helpers.bad_input import Env, Row, Table, _client_not_instrumented, check_row
+from tests._helpers.messages import SIGNAL_ACCEPTED_RE
 
 PROVIDERS = "abortkit_providers"
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
@@ -391,14 +392,14 @@ ROWS: list[Row] = [
                 f"{PROVIDERS}:Provider.{name}_stream_response",
                 (lambda r: lambda e: r(e, abort_signal="esc"))(run),
                 TypeError,
-                r"argument 'abort_signal' must be an AbortSignal or None, not str",
+                rf"argument 'abort_signal' {SIGNAL_ACCEPTED_RE} str",
             ),
             Row(
                 f"{name}-abort-signal-controller",
                 f"{PROVIDERS}:Provider.{name}_stream_response",
                 (lambda r: lambda e: r(e, abort_signal=e.controller))(run),
                 TypeError,
-                r"must be an AbortSignal or None, not AbortController",
+                rf"{SIGNAL_ACCEPTED_RE} AbortController \(pass its \.signal\)",
             ),
             Row(
                 f"{name}-on-text-chunk-int",

@@ -15,7 +15,6 @@ short wait so that the expected failure costs little.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +35,7 @@ from provider_helpers import (
 
 from abortkit import AbortController, AbortError
 from abortkit.testing import Gap, MockLLMServer, Script, Text
+from tests._helpers.ports import black_hole as black_hole_port
 
 NO_RETRY_WAIT = {"gemini": 2.2}  # google-genai (tenacity): 1 s first delay plus up to 1 s of jitter
 """How long to wait for a retry that must not come: longer than the SDK's first retry delay
@@ -195,20 +195,9 @@ def test_normal_completion(server: MockLLMServer, kind: str, asynchronous: bool)
 
 @pytest.fixture
 def black_hole() -> Iterator[int]:
-    """A port whose connects hang: backlog 0, one connection parked in the queue."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    parked = socket.create_connection(("127.0.0.1", port))
-    probe = socket.socket()
-    probe.settimeout(0.3)
-    with pytest.raises(OSError):  # check the premise: a further connect hangs
-        probe.connect(("127.0.0.1", port))
-    probe.close()
-    yield port
-    parked.close()
-    listener.close()
+    """A port whose connects hang."""
+    with black_hole_port() as port:
+        yield port
 
 
 class _Hole:

@@ -33,6 +33,7 @@ from abortkit import (
 )
 from abortkit.testing import MockLLMServer
 from tests._helpers.bad_input import Env, Row, Table, _client_not_instrumented, check_row
+from tests._helpers.messages import SIGNAL_ACCEPTED_RE
 
 CORE = "abortkit"
 
@@ -185,6 +186,21 @@ def _foreign_registration_still_pending(env: Env) -> None:
 
 HUGE = 10**400  # a Real that float() cannot represent
 
+
+class _AddOnly:
+    """A signal-like object abortkit could not detach from."""
+
+    aborted = False
+
+    def add_listener(self, callback: object) -> None:
+        pass
+
+
+class _CancelScopeLike:
+    cancel_called = False
+
+    def cancel(self) -> None:
+        pass
 
 # -- the table -------------------------------------------------------------------------------
 
@@ -376,6 +392,21 @@ ROWS: list[Row] = [
         TypeError,
         r"backend",
     ),
+    # SignalLike: what an app's own signal must offer
+    Row(
+        "signal-like-without-remove-listener",
+        f"{CORE}:SignalLike",
+        lambda e: abort_scope(_AddOnly()),
+        TypeError,
+        r"abort_scope\(\) signal: a _AddOnly has add_listener but no remove_listener",
+    ),
+    Row(
+        "signal-like-cancel-scope",
+        f"{CORE}:SignalLike",
+        lambda e: abortable_iter([], _CancelScopeLike()),
+        TypeError,
+        r"abortable_iter\(\) signal: a _CancelScopeLike is not a signal: it already cancels the awaits",
+    ),
     # IdleWatchdog
     Row(
         "watchdog-str",
@@ -466,14 +497,14 @@ ROWS: list[Row] = [
         f"{CORE}:IdleWatchdog",
         lambda e: IdleWatchdog(5, parent="esc"),
         TypeError,
-        r"IdleWatchdog parent must be an AbortSignal or None, not str",
+        rf"IdleWatchdog parent {SIGNAL_ACCEPTED_RE} str",
     ),
     Row(
         "watchdog-parent-controller",
         f"{CORE}:IdleWatchdog",
         lambda e: IdleWatchdog(5, parent=e.controller),
         TypeError,
-        r"parent must be an AbortSignal or None, not AbortController",
+        rf"parent {SIGNAL_ACCEPTED_RE} AbortController \(pass its \.signal\)",
     ),
     Row(
         "watchdog-huge-int",
@@ -561,14 +592,14 @@ ROWS: list[Row] = [
         f"{CORE}:abort_scope",
         lambda e: abort_scope("esc"),
         TypeError,
-        r"abort_scope\(\) signal must be an AbortSignal or None, not str",
+        rf"abort_scope\(\) signal {SIGNAL_ACCEPTED_RE} str",
     ),
     Row(
         "scope-controller",
         f"{CORE}:abort_scope",
         lambda e: abort_scope(e.controller),
         TypeError,
-        r"must be an AbortSignal or None, not AbortController",
+        rf"{SIGNAL_ACCEPTED_RE} AbortController \(pass its \.signal\)",
     ),
     Row("scope-reentered", f"{CORE}:abort_scope", _scope_reentered, RuntimeError, r"not re-entrant"),
     Row(
@@ -634,7 +665,7 @@ ROWS: list[Row] = [
             f"{CORE}:abortable",
             _call_decorated(kind, how),
             TypeError,
-            r"argument 'abort_signal' must be an AbortSignal or None, not str",
+            rf"argument 'abort_signal' {SIGNAL_ACCEPTED_RE} str",
             check=_body_did_not_run,
         )
         for kind in ("plain", "generator", "coroutine", "async-generator")
@@ -660,7 +691,7 @@ ROWS: list[Row] = [
         f"{CORE}:abortable_iter",
         _iter_bad_signal,
         TypeError,
-        r"abortable_iter\(\) signal must be an AbortSignal or None, not str",
+        rf"abortable_iter\(\) signal {SIGNAL_ACCEPTED_RE} str",
         check=_body_did_not_run,
     ),
     # close_on_abort
@@ -669,7 +700,7 @@ ROWS: list[Row] = [
         f"{CORE}:close_on_abort",
         lambda e: close_on_abort("esc", Closable()),
         TypeError,
-        r"close_on_abort\(\) signal must be an AbortSignal or None, not str",
+        rf"close_on_abort\(\) signal {SIGNAL_ACCEPTED_RE} str",
     ),
     Row(
         "close-none-response",

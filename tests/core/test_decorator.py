@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from abortkit import AbortController, AbortError, AbortSignal, abortable, current_signals
+from tests._helpers.messages import SIGNAL_ACCEPTED
 from tests._helpers.signals import _aborted
 
 
@@ -388,7 +389,7 @@ def test_abortable_messages_name_the_function_and_the_parameter() -> None:
 
     with pytest.raises(TypeError) as caught:
         f(abort_signal=3)
-    assert str(caught.value) == f"{qualname}.f() argument 'abort_signal' must be an AbortSignal or None, not int"
+    assert str(caught.value) == f"{qualname}.f() argument 'abort_signal' {SIGNAL_ACCEPTED} int"
 
 
 @pytest.mark.found_by_mutation
@@ -591,7 +592,7 @@ def test_a_signal_given_as_none_by_default_is_not_required() -> None:
     assert decorated() == 1
     with pytest.raises(TypeError) as caught:
         decorated(abort_signal="esc")
-    assert str(caught.value) == f"{bound!r}() argument 'abort_signal' must be an AbortSignal or None, not str"
+    assert str(caught.value) == f"{bound!r}() argument 'abort_signal' {SIGNAL_ACCEPTED} str"
 
 
 @pytest.mark.found_by_mutation

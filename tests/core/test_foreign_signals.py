@@ -156,3 +156,101 @@ def test_refused_kinds_name_what_was_wrong() -> None:
         adopt(CancelScopeLike(), "f() abort_signal")
     with pytest.raises(TypeError, match=r"f\(\) abort_signal must be an AbortSignal, a signal-like .* not str"):
         adopt("esc", "f() abort_signal")
+
+
+# -- every entry point takes them --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [HandleSignal, CallbackSignal])
+def test_abort_scope_follows_an_app_signal_and_leaves_nothing(kind: type[Any]) -> None:
+    from abortkit import AbortError, abort_scope, current_signals
+
+    app = kind()
+    with pytest.raises(AbortError) as caught, abort_scope(app) as scope:
+        bridge = scope.signal
+        assert isinstance(bridge, ForeignSignal) and bridge in current_signals()
+        app.abort("esc")
+        raise ConnectionResetError("what the SDK raised")
+    assert caught.value.reason == "esc" and app.listener_count == 0
+    app2 = kind()
+    app2.abort("early")
+    with pytest.raises(AbortError), abort_scope(app2):
+        pass
+    assert app2.listener_count == 0
+
+
+def test_close_on_abort_wakes_a_blocked_read_on_an_app_signal() -> None:
+    from abortkit import AbortError, close_on_abort
+    from abortkit.testing import SlowStream
+
+    app = HandleSignal()
+    stream = SlowStream(range(3), gap=10.0)
+    threading.Timer(0.1, app.abort).start()
+    started = time.monotonic()
+    with pytest.raises(AbortError), close_on_abort(app, stream):
+        list(stream)
+    assert time.monotonic() - started < 2.0
+    assert stream.closed and app.listener_count == 0
+
+
+def test_abortable_iter_on_an_app_signal_and_nothing_after_the_abort() -> None:
+    from abortkit import AbortError, abortable_iter
+
+    app = CallbackSignal()
+    received: list[int] = []
+    with pytest.raises(AbortError):
+        for item in abortable_iter(range(100), app):
+            received.append(item)
+            if item == 4:
+                app.abort()
+    assert received == [0, 1, 2, 3, 4] and app.listener_count == 0
+    unstarted = abortable_iter(range(3), app)
+    assert app.listener_count == 0  # adopted only while iterating
+    del unstarted
+
+
+def test_abortable_takes_an_app_signal_for_functions_and_generators() -> None:
+    from abortkit import AbortError, abortable
+
+    app = HandleSignal()
+
+    @abortable
+    def call(abort_signal: Any = None) -> str:
+        assert app.listener_count == 1  # followed for the call's duration
+        return "done"
+
+    @abortable
+    def generate(abort_signal: Any = None) -> Any:
+        yield 1
+        app.abort("esc")
+        yield 2
+
+    assert call(abort_signal=app) == "done" and app.listener_count == 0
+    with pytest.raises(AbortError):
+        list(generate(abort_signal=app))
+    assert app.listener_count == 0
+    with pytest.raises(AbortError):  # fast path on an aborted app signal: the body never runs
+        call(abort_signal=app)
+
+
+def test_a_nested_boundary_on_the_same_app_signal_registers_once() -> None:
+    from abortkit import abort_scope, abortable_iter
+
+    app = HandleSignal()
+    with abort_scope(app):
+        for _ in abortable_iter(range(2), app):
+            assert app.listener_count == 1
+    assert app.listener_count == 0
+
+
+def test_idle_watchdog_follows_an_app_parent_only_inside_its_block() -> None:
+    from abortkit import IdleWatchdog
+
+    app = HandleSignal()
+    dog = IdleWatchdog(30, parent=app)
+    assert app.listener_count == 0
+    with dog:
+        assert app.listener_count == 1
+        app.abort("esc")
+        assert dog.signal.reason == "esc" and not dog.timed_out
+    assert app.listener_count == 0
