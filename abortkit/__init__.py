@@ -39,11 +39,11 @@ if TYPE_CHECKING:
     from ._close import close_on_abort
     from ._decorator import abortable
     from ._errors import AbortError
+    from ._foreign import SignalLike
     from ._iter import abortable_iter
     from ._network import instrument
     from ._scope import abort_scope
     from ._sigint import abort_on_sigint
-    from ._foreign import SignalLike
     from ._signal import AbortController, AbortSignal, ListenerRegistration
     from ._watchdog import IdleTimeoutError, IdleWatchdog
     from .lowlevel import AbortableAsyncNetworkBackend, AbortableNetworkBackend, current_signals  # aliases
