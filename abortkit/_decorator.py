@@ -13,7 +13,8 @@ friends, and binds correctly as a function, method, classmethod or staticmethod.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar, overload
 
@@ -112,71 +113,66 @@ def raise_if_aborted(signal: AbortSignal, partial: object = None) -> None:
         raise AbortError(signal.reason, partial=partial)
 
 
-def _plain_call(argument: SignalArgument, factory: ErrorFactory | None, wrapped: Callable[..., Any],
-                args: Any, kwargs: Any) -> Any:
-    signal = argument.adopt(_scope.current())
-    assert signal is not None
+@contextmanager
+def _converting(argument: SignalArgument, factory: ErrorFactory | None) -> Iterator[None]:
+    """Around a whole call: the app's exception instead of AbortError (``error=``), and the
+    app's signal let go at the end."""
     try:
-        with abort_scope(signal):  # raises before the body if already aborted
-            result = wrapped(*args, **kwargs)
-        raise_if_aborted(signal, result)
-        return result
+        yield
     except AbortError as exc:
         if factory is None:
             raise
         raise final_error(exc, factory) from exc
     finally:
         argument.release()
+
+
+def _plain_call(argument: SignalArgument, factory: ErrorFactory | None, wrapped: Callable[..., Any],
+                args: Any, kwargs: Any) -> Any:
+    signal = argument.adopt(_scope.current())
+    assert signal is not None
+    with _converting(argument, factory):
+        with abort_scope(signal):  # raises before the body if already aborted
+            result = wrapped(*args, **kwargs)
+        raise_if_aborted(signal, result)
+        return result
 
 
 async def _coroutine_call(argument: SignalArgument, factory: ErrorFactory | None, wrapped: Callable[..., Any],
                           args: Any, kwargs: Any) -> Any:
     signal = argument.adopt(_scope.current())
     assert signal is not None
-    try:
+    with _converting(argument, factory):
         async with abort_scope(signal):
             result = await wrapped(*args, **kwargs)
         raise_if_aborted(signal, result)
         return result
-    except AbortError as exc:
-        if factory is None:
-            raise
-        raise final_error(exc, factory) from exc
-    finally:
-        argument.release()
-
-
-def _adopt_for_generator(argument: SignalArgument, factory: ErrorFactory | None) -> AbortSignal:
-    """Adopt for the generator's life (released when it ends or is closed); fast path:
-    an aborted signal raises now, and the generator is not even created."""
-    signal = argument.adopt(_scope.current())
-    assert signal is not None
-    if signal._aborted:
-        argument.release()
-        raise final_error(AbortError(signal.reason), factory)
-    return signal
 
 
 def _generator_call(argument: SignalArgument, factory: ErrorFactory | None, wrapped: Callable[..., Any],
                     args: Any, kwargs: Any) -> Any:
-    signal = _adopt_for_generator(argument, factory)
-    try:
-        generator = wrapped(*args, **kwargs)
-    except BaseException:
-        argument.release()
-        raise
-    return _drive_generator(generator, signal, argument, factory)
+    return _start(_drive_generator, argument, factory, wrapped, args, kwargs)
 
 
 def _async_generator_call(argument: SignalArgument, factory: ErrorFactory | None, wrapped: Callable[..., Any],
                           args: Any, kwargs: Any) -> Any:
-    signal = _adopt_for_generator(argument, factory)
+    return _start(_drive_async_generator, argument, factory, wrapped, args, kwargs)
+
+
+def _start(drive: Callable[..., Any], argument: SignalArgument, factory: ErrorFactory | None,
+           wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """A generator's call: adopt for its life (released when it ends or is closed); fast
+    path: an aborted signal raises now, and the generator is not even created."""
+    signal = argument.adopt(_scope.current())
+    assert signal is not None
     try:
+        if signal._aborted:
+            raise final_error(AbortError(signal.reason), factory)
         generator = wrapped(*args, **kwargs)
     except BaseException:
         argument.release()
         raise
-    return _drive_async_generator(generator, signal, argument, factory)
+    return drive(generator, signal, argument, factory)
 
 
 def _drive_generator(
